@@ -1,0 +1,40 @@
+# The two commands of the README. Each does its own set-up on a fresh machine with Python 3.11.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint format airflow node-deps clean-var
+
+demo: $(STAMP)
+	$(VENV)/bin/tradewind demo
+
+test: $(STAMP) node-deps
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+# The TimescaleDB test server (PGlite build, Node.js). Skipped quietly when npm is absent:
+# those tests then skip with a reason.
+node-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd tests/timescale/pglite && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }; \
+	else echo "npm not found: TimescaleDB tests will be skipped"; fi
+
+lint:
+	$(PY) -m ruff check .
+
+format:
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+clean-var:
+	-$(VENV)/bin/tradewind db down
+	rm -rf var

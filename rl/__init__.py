@@ -1,0 +1,1 @@
+"""tradewind.rl: the trading environment, agent networks, training and baselines."""

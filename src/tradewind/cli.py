@@ -1,0 +1,228 @@
+"""`tradewind` command line: warehouse, ingestion, features, training, signals, rebalancing.
+
+Every command resolves the warehouse the same way (``DATABASE_URL`` or the embedded server) and
+turns configuration problems into one clear line on stderr with exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="tradewind: daily batch deep-RL portfolio system for US equities.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The PostgreSQL/TimescaleDB warehouse.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from pydantic import ValidationError
+
+    from tradewind.db import WarehouseError
+    from tradewind.db.embedded import EmbeddedPostgresError
+
+    errors: list[type[BaseException]] = [WarehouseError, EmbeddedPostgresError, ValidationError]
+    try:
+        from tradewind.errors import UserFacingError
+
+        errors.append(UserFacingError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def friendly(fn: Callable) -> Callable:
+    """Report expected failures as one line instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _user_errors() as exc:
+            msg = str(exc).strip()
+            if exc.__class__.__name__ == "ValidationError":
+                first = exc.errors()[0]  # type: ignore[attr-defined]
+                loc = ".".join(str(x) for x in first.get("loc", ()))
+                msg = f"invalid setting {loc}: {first.get('msg')}"
+            err_console.print(
+                f"[bold red]error:[/] {msg.splitlines()[0] if msg else type(exc).__name__}"
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    # Third-party libraries are chatty at INFO; users see warnings from them and our INFO lines.
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("tradewind").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _settings():
+    from tradewind.settings import get_settings
+
+    return get_settings()
+
+
+# --- db ------------------------------------------------------------------------------------
+@db_app.command("up")
+@friendly
+def db_up() -> None:
+    """Start the embedded PostgreSQL (no-op with DATABASE_URL) and apply migrations."""
+    s = _settings()
+    if s.embedded:
+        from tradewind.db.embedded import EmbeddedPostgres
+
+        server = EmbeddedPostgres(s)
+        created = server.init()
+        st = server.start()
+        console.print(
+            f"embedded PostgreSQL {'created and ' if created else ''}running: "
+            f"pid {st.pid}, 127.0.0.1:{st.port}, data {st.data_dir}"
+        )
+    _migrate_and_report()
+
+
+@db_app.command("down")
+@friendly
+def db_down() -> None:
+    """Stop the embedded PostgreSQL cleanly (data is kept)."""
+    s = _settings()
+    if not s.embedded:
+        console.print("DATABASE_URL is set: the server is not ours to stop.")
+        return
+    from tradewind.db.embedded import EmbeddedPostgres
+
+    stopped = EmbeddedPostgres(s).stop()
+    console.print(
+        "embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running"
+    )
+
+
+@db_app.command("url")
+@friendly
+def db_url(
+    show_password: Annotated[bool, typer.Option(help="Print the password too.")] = False,
+) -> None:
+    """Print the DSN of the warehouse in use (starting the embedded server if needed)."""
+    from tradewind.db import redact, warehouse_url
+
+    url = warehouse_url(_settings())
+    print(url if show_password else redact(url))
+
+
+@db_app.command("migrate")
+@friendly
+def db_migrate() -> None:
+    """Apply pending migrations from sql/ (idempotent)."""
+    _migrate_and_report()
+
+
+def _migrate_and_report() -> None:
+    from tradewind.db import warehouse_url
+    from tradewind.db.migrate import migrate
+
+    s = _settings()
+    report = migrate(warehouse_url(s), s.sql_dir, s.use_timescale)
+    mode = "TimescaleDB" if report.timescale else "plain PostgreSQL (TimescaleDB not available)"
+    if report.applied:
+        console.print(
+            f"applied {len(report.applied)} migration(s) on {mode}: {', '.join(report.applied)}"
+        )
+    else:
+        console.print(
+            f"schema up to date on {mode}: nothing to apply ({report.already} applied earlier)"
+        )
+
+
+@db_app.command("status")
+@friendly
+def db_status() -> None:
+    """Server, migrations and tables at a glance."""
+    print_health()
+
+
+def print_health() -> dict:
+    from tradewind.db import redact, warehouse_url
+    from tradewind.db.migrate import schema_status
+
+    s = _settings()
+    url = warehouse_url(s)
+    st = schema_status(url, s.sql_dir)
+    console.print(f"[bold]warehouse[/] {redact(url)}  (PostgreSQL {st['server_version']})")
+    console.print(
+        f"TimescaleDB: {st['timescaledb'] or 'not installed (plain tables)'}"
+        + (f"; hypertables: {', '.join(st['hypertables'])}" if st["hypertables"] else "")
+    )
+    state = "[green]up to date[/]" if st["up_to_date"] else "[yellow]needs migrate[/]"
+    console.print(
+        f"schema: {state}; {st['applied']} migration(s) applied, {len(st['pending'])} pending"
+    )
+    if st["changed"]:
+        console.print(f"[red]changed after apply:[/] {', '.join(st['changed'])}")
+    table = Table("schema", "relation", "kind", "rows (est.)", title="warehouse relations")
+    for t in st["tables"]:
+        table.add_row(t["schema"], t["name"], t["kind"], f"{t['rows']:,}")
+    console.print(table)
+    return st
+
+
+# --- demo ----------------------------------------------------------------------------------
+@app.command("demo")
+@friendly
+def demo() -> None:
+    """Run the main job end to end on embedded defaults."""
+    t0 = time.monotonic()
+    s = _settings()
+    console.rule("[bold]tradewind demo")
+    if s.embedded:
+        from tradewind.db.embedded import EmbeddedPostgres
+
+        st = EmbeddedPostgres(s).start()
+        console.print(f"[1/2] embedded PostgreSQL on 127.0.0.1:{st.port} (data in {st.data_dir})")
+    else:
+        console.print("[1/2] using DATABASE_URL")
+    _migrate_and_report()
+    console.print("[2/2] health summary")
+    st = print_health()
+    console.rule(f"demo finished in {time.monotonic() - t0:.1f}s")
+    if not st["up_to_date"]:
+        raise typer.Exit(1)
+
+
+def _register_optional_commands() -> None:
+    """Subcommands that live in their own modules register themselves here."""
+    import importlib
+
+    for module in ("tradewind.ingest.cli", "tradewind.features.cli", "tradewind.emulator.cli"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                continue
+            raise
+        mod.register(app)
+
+
+_register_optional_commands()

