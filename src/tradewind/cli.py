@@ -25,8 +25,8 @@ app = typer.Typer(
 db_app = typer.Typer(help="The PostgreSQL/TimescaleDB warehouse.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -59,7 +59,10 @@ def friendly(fn: Callable) -> Callable:
                 loc = ".".join(str(x) for x in first.get("loc", ()))
                 msg = f"invalid setting {loc}: {first.get('msg')}"
             err_console.print(
-                f"[bold red]error:[/] {msg.splitlines()[0] if msg else type(exc).__name__}"
+                f"[bold red]error:[/] {msg.splitlines()[0] if msg else type(exc).__name__}",
+                soft_wrap=True,
+                highlight=False,
+                markup=True,
             )
             raise typer.Exit(1) from None
 
