@@ -54,17 +54,15 @@ def _calendar_end() -> date:
 def _table() -> _Table:
     import exchange_calendars as xcals
 
-    cal = xcals.get_calendar("XNYS", start=CALENDAR_START.isoformat(), end=_calendar_end())
+    end = _calendar_end()
+    cal = xcals.get_calendar("XNYS", start=CALENDAR_START.isoformat(), end=end.isoformat())
     schedule = cal.schedule
     days = schedule.index.values.astype("datetime64[D]")
-    return _Table(
-        calendar=cal,
-        first=CALENDAR_START,
-        last=_calendar_end(),
-        days=days,
-        opens_ns=schedule["open"].values.astype("datetime64[ns]").astype(np.int64),
-        closes_ns=schedule["close"].values.astype("datetime64[ns]").astype(np.int64),
-    )
+    opens_ns = schedule["open"].values.astype("datetime64[ns]").astype(np.int64)
+    closes_ns = schedule["close"].values.astype("datetime64[ns]").astype(np.int64)
+    for arr in (days, opens_ns, closes_ns):
+        arr.setflags(write=False)
+    return _Table(cal, CALENDAR_START, end, days, opens_ns, closes_ns)
 
 
 def nyse_calendar() -> ExchangeCalendar:
@@ -127,7 +125,8 @@ def sessions_array(start: DateLike, end: DateLike) -> np.ndarray:
     """Sessions in ``[start, end]`` (both inclusive) as ``datetime64[D]``; empty if end < start."""
     lo, hi = _checked_day(start), _checked_day(end)
     days = _table().days
-    return days[np.searchsorted(days, lo, "left") : np.searchsorted(days, hi, "right")]
+    # A copy: the cached table must not be writable through a caller's array.
+    return days[np.searchsorted(days, lo, "left") : np.searchsorted(days, hi, "right")].copy()
 
 
 def sessions(start: DateLike, end: DateLike) -> list[date]:

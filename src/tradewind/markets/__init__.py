@@ -1,1 +1,1 @@
-
+"""Market models: seeded synthetic OHLCV markets (``tradewind.markets.synthetic``)."""
