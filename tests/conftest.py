@@ -30,7 +30,9 @@ def _with_db(url: str, db: str) -> str:
 @pytest.fixture(scope="session")
 def test_settings() -> Settings:
     """Settings for the tests' own embedded server (or DATABASE_URL)."""
-    return Settings(home=TEST_HOME, pg_port=TEST_PG_PORT)
+    # _env_file=None: a developer's .env (e.g. copied from .env.example for compose) must not
+    # point the tests at another database.
+    return Settings(_env_file=None, home=TEST_HOME, pg_port=TEST_PG_PORT)
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +100,27 @@ def tw_env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path):
     reset_settings_cache()
     yield db_url
     reset_settings_cache()
+
+
+@pytest.fixture(scope="session")
+def timescale_server():
+    """PGlite TimescaleDB shared by the session: one database, in memory, one client at a time."""
+    from tradewind.db.pglite import PGliteTimescale, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server = PGliteTimescale()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def timescale_url(timescale_server) -> str:
+    """Migrated TimescaleDB URL; data persists across tests (use unique symbols). Never hold a
+    connection while opening another; bulk-load with INSERT … SELECT unnest (no COPY)."""
+    from tradewind.db.migrate import migrate
+
+    migrate(timescale_server.url, PROJECT_ROOT / "sql", use_timescale=True)
+    return timescale_server.url
