@@ -61,7 +61,9 @@ ENV_ALLOWED = {
 
 def test_no_os_getenv_outside_settings():
     offenders = []
-    for py in list((PROJECT_ROOT / "src").rglob("*.py")) + list((PROJECT_ROOT / "rl").rglob("*.py")):
+    for py in list((PROJECT_ROOT / "src").rglob("*.py")) + list(
+        (PROJECT_ROOT / "rl").rglob("*.py")
+    ):
         if re.search(r"os\.getenv\(|os\.environ", py.read_text()):
             offenders.append(str(py.relative_to(PROJECT_ROOT)))
     assert set(offenders) <= set(ENV_ALLOWED), set(offenders) - set(ENV_ALLOWED)

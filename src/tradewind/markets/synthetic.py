@@ -582,8 +582,12 @@ class SyntheticMarket:
         bars[..., HIGH] = np.exp(np.clip(log_open + up, lo, hi))
         bars[..., LOW] = np.exp(np.clip(log_open + down, lo, hi))
         # open + d and the cumulated close differ by rounding: restore the order exactly.
-        np.maximum(bars[..., HIGH], np.maximum(bars[..., OPEN], bars[..., CLOSE]), bars[..., HIGH])
-        np.minimum(bars[..., LOW], np.minimum(bars[..., OPEN], bars[..., CLOSE]), bars[..., LOW])
+        np.maximum(
+            bars[..., HIGH], np.maximum(bars[..., OPEN], bars[..., CLOSE]), out=bars[..., HIGH]
+        )
+        np.minimum(
+            bars[..., LOW], np.minimum(bars[..., OPEN], bars[..., CLOSE]), out=bars[..., LOW]
+        )
 
         centre = self._source_mean if self.config.model == "bootstrap" else 0.0
         zabs = np.minimum(np.abs(log_returns - centre) / self._base_daily_vol, _VOLUME_Z_CAP)

@@ -1,0 +1,134 @@
+"""The agent's network: an EIIE-style RLModule for RLlib's new API stack (torch).
+
+RLlib's default encoders accept flat vectors and images, not a (window, features, assets)
+tensor inside a Dict, so the portfolio agent brings its own module:
+
+- a per-asset encoder shared across assets (the "ensemble of identical independent
+  evaluators" of Jiang et al., 2017): a 1-D convolution over the window (or an MLP) applied to
+  every asset's (features x window) slice with the same weights;
+- a score head that sees each asset's embedding, its previous weight and its listed flag, and
+  outputs one score per asset; cash gets a learned bias ("cash bias");
+- the action distribution: a diagonal Gaussian over the N + 1 scores (the environment maps
+  scores to weights with a masked softmax), with one learned log-std for the assets and one for
+  cash, so the policy stays equivariant to permutations of the assets;
+- a value head on the listed-masked mean of the per-asset embeddings plus the cash weight.
+
+``model_config`` keys (defaults in ``DEFAULT_MODEL_CONFIG``): ``encoder`` ("conv" or "mlp"),
+``kernel``, ``hidden``, ``head_hidden``, ``vf_hidden``, ``log_std_init``, ``input_scale``
+(log changes are ~1e-2: scaled before the encoder) and ``asset_bias`` (a learned per-asset
+score offset; off by default because it ties the network to one asset order).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.apis import ValueFunctionAPI
+from ray.rllib.core.rl_module.torch import TorchRLModule
+from torch import nn
+
+from tradewind.rl.env import OBS_FEATURES, OBS_LISTED, OBS_WEIGHTS
+
+DEFAULT_MODEL_CONFIG: dict[str, Any] = {
+    "encoder": "conv",
+    "kernel": 3,
+    "hidden": 16,
+    "head_hidden": 32,
+    "vf_hidden": 64,
+    "log_std_init": -0.5,
+    "input_scale": 10.0,
+    "asset_bias": False,
+}
+
+
+class EIIEModule(TorchRLModule, ValueFunctionAPI):
+    """Per-asset shared encoder + cash bias -> Gaussian over N+1 scores; value head (PPO)."""
+
+    def setup(self) -> None:
+        cfg = {**DEFAULT_MODEL_CONFIG, **(self.model_config or {})}
+        self._cfg = cfg
+        window, n_features, n_assets = self.observation_space[OBS_FEATURES].shape
+        self._n_assets = n_assets
+        hidden = int(cfg["hidden"])
+        if cfg["encoder"] == "conv":
+            kernel = max(1, min(int(cfg["kernel"]), window))
+            self.encoder = nn.Sequential(
+                nn.Conv1d(n_features, hidden, kernel),
+                nn.ReLU(),
+                # A kernel spanning the rest of the window: one embedding per asset.
+                nn.Conv1d(hidden, hidden, window - kernel + 1),
+                nn.ReLU(),
+                nn.Flatten(),
+            )
+        elif cfg["encoder"] == "mlp":
+            self.encoder = nn.Sequential(
+                nn.Flatten(),
+                nn.Linear(n_features * window, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, hidden),
+                nn.ReLU(),
+            )
+        else:
+            raise ValueError(f"encoder must be 'conv' or 'mlp', not {cfg['encoder']!r}")
+        per_asset = hidden + 2  # embedding, previous weight, listed flag
+        self.score_head = nn.Sequential(
+            nn.Linear(per_asset, int(cfg["head_hidden"])),
+            nn.ReLU(),
+            nn.Linear(int(cfg["head_hidden"]), 1),
+        )
+        # Start from a uniform policy: zero final layer, zero cash bias.
+        nn.init.zeros_(self.score_head[-1].weight)
+        nn.init.zeros_(self.score_head[-1].bias)
+        self.cash_bias = nn.Parameter(torch.zeros(1))
+        self.asset_bias = nn.Parameter(torch.zeros(n_assets)) if cfg["asset_bias"] else None
+        self.log_std = nn.Parameter(torch.full((2,), float(cfg["log_std_init"])))
+        self.value_head = nn.Sequential(
+            nn.Linear(per_asset + 1, int(cfg["vf_hidden"])),
+            nn.ReLU(),
+            nn.Linear(int(cfg["vf_hidden"]), 1),
+        )
+
+    # ------------------------------------------------------------------------- pieces
+    def _per_asset(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[B, N, hidden + 2]: shared-encoder embedding, previous weight, listed flag."""
+        feats = obs[OBS_FEATURES] * self._cfg["input_scale"]  # [B, W, F, N]
+        b, w, f, n = feats.shape
+        x = feats.permute(0, 3, 2, 1).reshape(b * n, f, w)  # every asset a (F, W) sequence
+        emb = self.encoder(x).reshape(b, n, -1)
+        weights, listed = obs[OBS_WEIGHTS], obs[OBS_LISTED]
+        return torch.cat([emb, weights[:, :n, None], listed[..., None]], dim=-1)
+
+    def _pooled(self, per_asset: torch.Tensor, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        listed = obs[OBS_LISTED][..., None]
+        mean = (per_asset * listed).sum(1) / listed.sum(1).clamp(min=1.0)
+        return torch.cat([mean, obs[OBS_WEIGHTS][:, -1:]], dim=-1)
+
+    def _dist_inputs(self, per_asset: torch.Tensor) -> torch.Tensor:
+        b, n = per_asset.shape[:2]
+        scores = self.score_head(per_asset).squeeze(-1)
+        if self.asset_bias is not None:
+            scores = scores + self.asset_bias
+        mean = torch.cat([scores, self.cash_bias.expand(b, 1)], dim=-1)
+        log_std = torch.cat([self.log_std[0].expand(b, n), self.log_std[1].expand(b, 1)], dim=-1)
+        return torch.cat([mean, log_std], dim=-1)
+
+    # ----------------------------------------------------------------------- RLModule
+    def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        per_asset = self._per_asset(batch[Columns.OBS])
+        return {Columns.ACTION_DIST_INPUTS: self._dist_inputs(per_asset)}
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        obs = batch[Columns.OBS]
+        per_asset = self._per_asset(obs)
+        return {
+            Columns.ACTION_DIST_INPUTS: self._dist_inputs(per_asset),
+            Columns.EMBEDDINGS: self._pooled(per_asset, obs),
+        }
+
+    def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
+        if embeddings is None:
+            obs = batch[Columns.OBS]
+            embeddings = self._pooled(self._per_asset(obs), obs)
+        return self.value_head(embeddings).squeeze(-1)
