@@ -1,0 +1,198 @@
+{{ config(
+    materialized='incremental',
+    unique_key='session',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[{'columns': ['symbol', 'session'], 'unique': true}, {'columns': ['session']}],
+) }}
+{#-
+Daily features. Grain: one row per symbol per session on which the symbol has a bar.
+
+Time rule: a row at session T uses bars of sessions <= T only (the symbol's own bars up to T,
+and other symbols' bars at T for the cross-sectional columns). "Previous" means the symbol's
+previous bar; gap_sessions says how many calendar sessions it skipped. Windows count bars.
+
+Incremental runs (keyed on session): every bar is compared with the copy this table was built
+from (prices, volume, source, adjustment, gap_sessions). A changed, new or deleted bar affects the
+rows of its symbol from that bar to `lookback` bars later; those rows' sessions are recomputed
+whole (the cross-sectional columns depend on every symbol of the session) and replace the old
+rows. The same rows as a full refresh, bit for bit: every aggregate runs in a fixed row order.
+-#}
+{%- set return_windows = var('return_windows') -%}
+{%- set ma_windows = var('ma_windows') -%}
+{%- set volume_window = var('volume_ma_window') -%}
+{%- set rsi_window = var('rsi_window') -%}
+{%- set lookback = tradewind.feature_lookback() -%}
+{%- set trailing_sizes = (return_windows + ma_windows + [volume_window, rsi_window]) | unique | list -%}
+
+with bars as (
+    select
+        symbol, session, source, adjustment, open, high, low, close, volume,
+        bar_index, prev_session, gap_sessions
+    from {{ ref('int_daily_bars') }}
+),
+
+{% if is_incremental() %}
+diff as (
+    select
+        coalesce(b.symbol, t.symbol)   as symbol,
+        coalesce(b.session, t.session) as session,
+        b.bar_index,
+        b.symbol is null
+            or t.symbol is null
+            or (b.source, b.adjustment, b.open, b.high, b.low, b.close, b.volume, b.gap_sessions)
+               is distinct from
+               (t.source, t.adjustment, t.open, t.high, t.low, t.close, t.volume, t.gap_sessions)
+            as is_changed
+    from bars as b
+    full outer join {{ this }} as t on t.symbol = b.symbol and t.session = b.session
+),
+
+-- A deleted bar (bar_index null) sits half a bar after the bar that preceded it: the bars that
+-- had it in their window are the next `lookback` ones, as for a changed bar they are the bar
+-- itself and the `lookback` after it.
+positioned as (
+    select
+        symbol,
+        session,
+        bar_index,
+        is_changed,
+        coalesce(
+            bar_index::numeric,
+            coalesce(max(bar_index) over (
+                partition by symbol order by session rows between unbounded preceding and current row
+            ), 0) + 0.5
+        ) as position
+    from diff
+),
+
+flagged as (
+    select
+        session,
+        bar_index,
+        is_changed,
+        bool_or(is_changed) over (
+            partition by symbol order by position
+            range between {{ lookback }} preceding and current row
+        ) as is_affected
+    from positioned
+),
+
+affected_sessions as (
+    select distinct session
+    from flagged
+    where is_affected and (bar_index is not null or is_changed)
+),
+
+-- Each symbol present in an affected session, with enough earlier bars for its windows.
+scope_start as (
+    select b.symbol, min(b.bar_index) - {{ lookback }} as first_bar_index
+    from bars as b
+    inner join affected_sessions as a on a.session = b.session
+    group by b.symbol
+),
+
+scope as (
+    select b.*
+    from bars as b
+    inner join scope_start as s on s.symbol = b.symbol and b.bar_index >= s.first_bar_index
+),
+{% else %}
+scope as (
+    select * from bars
+),
+{% endif %}
+
+changes as (
+    select
+        symbol,
+        session,
+        prev_session,
+        gap_sessions,
+        source,
+        adjustment,
+        lag(source) over by_symbol is not null
+            and (source, adjustment) is distinct from
+                (lag(source) over by_symbol, lag(adjustment) over by_symbol)
+            as source_changed,
+        open,
+        high,
+        low,
+        close,
+        volume,
+        -- ln(x_T / x_prev) = ln x_T - ln x_prev, taken as the log of the ratio: no
+        -- cancellation between two large logarithms, so small moves keep full precision.
+        ln(open / lag(open) over by_symbol)         as lr_open,
+        ln(high / lag(high) over by_symbol)         as lr_high,
+        ln(low / lag(low) over by_symbol)           as lr_low,
+        ln(close / lag(close) over by_symbol)       as lr_close,
+        -- Zero volume (stale prints) has no logarithm: null, not an infinite change.
+        case
+            when volume > 0 and lag(volume) over by_symbol > 0
+                then ln(volume / lag(volume) over by_symbol)
+        end                                         as lr_volume,
+        ln(open / lag(close) over by_symbol)        as overnight_lr,
+        ln(close / open)                            as intraday_lr,
+        ln(high / low)                              as range_lr
+    from scope
+    window by_symbol as (partition by symbol order by session)
+),
+
+rolling as (
+    select
+        changes.*,
+        {%- for n in return_windows %}
+        -- The mean of the last n log changes telescopes to ln(close_T / close_{T-n}) / n; taken
+        -- that way it is exact, so equal price ratios give equal means (and equal ranks).
+        ln(close / lag(close, {{ n }}) over by_symbol) / {{ n }}   as ret_mean_{{ n }},
+        case when count(lr_close) over w{{ n }} = {{ n }}
+            then stddev_samp(lr_close) over w{{ n }} end    as vol_{{ n }},
+        {%- endfor %}
+        {%- for n in ma_windows %}
+        case when count(close) over w{{ n }} = {{ n }}
+            then close / avg(close) over w{{ n }} end       as ma_ratio_{{ n }},
+        {%- endfor %}
+        case when count(volume) over w{{ volume_window }} = {{ volume_window }}
+                  and avg(volume) over w{{ volume_window }} > 0
+            then volume / avg(volume) over w{{ volume_window }}
+        end                                                 as volume_ratio_{{ volume_window }},
+        -- RSI over log changes with simple sums (Cutler): a finite window, so a bar affects
+        -- rsi only `rsi_window` bars ahead. 50 when the window holds no change at all. The
+        -- ratio is taken first: gains <= moves holds in floating point, so rsi <= 100 exactly.
+        case when count(lr_close) over w{{ rsi_window }} = {{ rsi_window }} then
+            case when sum(abs(lr_close)) over w{{ rsi_window }} = 0 then 50.0
+                else 100.0 * (sum(greatest(lr_close, 0.0)) over w{{ rsi_window }}
+                              / sum(abs(lr_close)) over w{{ rsi_window }})
+            end
+        end                                                 as rsi_{{ rsi_window }}
+    from changes
+    window
+        by_symbol as (partition by symbol order by session),
+        {%- for n in trailing_sizes %}
+        w{{ n }} as ({{ tradewind.trailing(n) }}){{ "," if not loop.last }}
+        {%- endfor %}
+),
+
+in_scope as (
+    select *
+    from rolling
+    {%- if is_incremental() %}
+    where session in (select session from affected_sessions)
+    {%- endif %}
+)
+
+select
+    in_scope.*
+    {%- for col in var('xs_columns') %},
+    case when {{ col }} is not null then
+        ({{ col }} - avg({{ col }}) over xs) / nullif(stddev_samp({{ col }}) over xs, 0)
+    end as xs_z_{{ col }},
+    case when {{ col }} is not null then
+        percent_rank() over (partition by session, {{ col }} is null order by {{ col }})
+    end as xs_rank_{{ col }}
+    {%- endfor %}
+from in_scope
+-- Ordered by symbol so sums run in the same order in full and incremental builds.
+window xs as (
+    partition by session order by symbol rows between unbounded preceding and unbounded following
+)

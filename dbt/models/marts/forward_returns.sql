@@ -1,0 +1,83 @@
+{{ config(
+    materialized='incremental',
+    unique_key='session',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[{'columns': ['symbol', 'session'], 'unique': true}, {'columns': ['session']}],
+) }}
+{#-
+Forward labels, for rewards and evaluation only: never join them into an observation.
+Grain: one row per symbol per session on which the symbol has a bar (as daily_features).
+
+fwd_open_lr = ln(open at T+2 / open at T+1): the open-to-open log return earned by weights
+computed at the end of session T. T+1 and T+2 are the next two calendar sessions; the label is
+null when the symbol has no bar on either (halted, delisted, or not loaded yet).
+
+Incremental runs (keyed on session): a label at T reads the opens of T+1 and T+2, so a new,
+changed or deleted bar of session d rewrites the sessions d, d-1 and d-2 (calendar), whole. Rows
+whose stored T+1/T+2 no longer match the calendar are rewritten too.
+-#}
+{#- Bars are read from the table itself each time (not a shared CTE, which PostgreSQL would
+    materialize without its index) so looking up T+1 and T+2 stays an index or hash join. -#}
+{%- set bars = ref('int_daily_bars') %}
+with sessions as (
+    select session, session_index
+    from {{ ref('int_sessions') }}
+),
+
+{% if is_incremental() %}
+changed as (
+    select coalesce(b.session, t.session) as session
+    from {{ bars }} as b
+    full outer join {{ this }} as t on t.symbol = b.symbol and t.session = b.session
+    where b.symbol is null or t.symbol is null or b.open is distinct from t.open
+    union
+    select t.session
+    from {{ this }} as t
+    left join sessions as s0 on s0.session = t.session
+    left join sessions as s1 on s1.session_index = s0.session_index + 1
+    left join sessions as s2 on s2.session_index = s0.session_index + 2
+    where (t.next_session, t.next2_session) is distinct from (s1.session, s2.session)
+),
+
+-- Equality joins only (a range join here would pair every session with every other).
+affected_sessions as (
+    select s.session
+    from changed as c
+    inner join sessions as sc on sc.session = c.session
+    cross join (values (0), (1), (2)) as k (sessions_back)
+    inner join sessions as s on s.session_index = sc.session_index - k.sessions_back
+    union
+    select session from changed
+),
+
+labelled_bars as (
+    select b.symbol, b.session, b.open
+    from {{ bars }} as b
+    inner join affected_sessions as a on a.session = b.session
+),
+{% else %}
+labelled_bars as (
+    select symbol, session, open from {{ bars }}
+),
+{% endif %}
+
+labelled as (
+    select
+        b.symbol,
+        b.session,
+        b.open,
+        s1.session                     as next_session,
+        n1.open                        as next_open,
+        s2.session                     as next2_session,
+        n2.open                        as next2_open,
+        ln(n2.open / n1.open)          as fwd_open_lr
+    from labelled_bars as b
+    inner join sessions as s0 on s0.session = b.session
+    left join sessions as s1 on s1.session_index = s0.session_index + 1
+    left join sessions as s2 on s2.session_index = s0.session_index + 2
+    left join {{ bars }} as n1 on n1.symbol = b.symbol and n1.session = s1.session
+    left join {{ bars }} as n2 on n2.symbol = b.symbol and n2.session = s2.session
+)
+
+select * from labelled

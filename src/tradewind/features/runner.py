@@ -1,0 +1,211 @@
+"""Run the dbt project against the warehouse in use, through dbt's Python entry point.
+
+The profile (dbt/profiles.yml) reads ``TRADEWIND_DBT_*`` environment variables; here they are
+derived from :func:`tradewind.db.warehouse_url` (``DATABASE_URL`` or the embedded server), set
+for the duration of one dbt invocation and restored afterwards. dbt prints its own progress as it
+goes; a failure raises :class:`FeatureBuildError` carrying dbt's message for the first failing
+node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from tradewind.db import WarehouseError, redact, validate_url
+from tradewind.settings import Settings, get_settings
+
+# dbt keeps process-wide state (adapters, logging, flags): one invocation at a time per process.
+_DBT_LOCK = threading.Lock()
+
+
+class FeatureBuildError(WarehouseError):
+    """dbt ran and reported a failure (or could not run); the message is dbt's, on one line."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What one dbt invocation did. ``statuses`` counts nodes by dbt status (success, pass, ...)."""
+
+    command: str
+    success: bool
+    elapsed_s: float
+    statuses: dict[str, int] = field(default_factory=dict)
+    nodes: list[dict] = field(default_factory=list)
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in sorted(self.statuses.items()))
+        return f"dbt {self.command}: {counts or 'nothing to do'} in {self.elapsed_s:.1f}s"
+
+
+def server_database(url: str) -> str:
+    """The name the server itself gives the database at ``url`` (``current_database()``).
+
+    dbt writes it into every relation name, and PostgreSQL rejects a name that differs from the
+    connected database as a cross-database reference. It differs when the server ignores the
+    requested name (PGlite serves one database, "template1") or a pooler aliases it.
+    """
+    from tradewind.db import connect
+
+    with connect(url) as conn:
+        return conn.execute("select current_database()").fetchone()[0]
+
+
+def dbt_env(url: str, settings: Settings | None = None, *, probe: bool = True) -> dict[str, str]:
+    """The environment dbt/profiles.yml reads, for the PostgreSQL at ``url``.
+
+    ``probe`` connects once to learn the server's own name for the database (and fails early,
+    with a clear message, when the warehouse is unreachable).
+    """
+    settings = settings or get_settings()
+    url = validate_url(url)
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    host = parts.hostname or query.get("host", "")
+    env = {
+        "TRADEWIND_DBT_HOST": host,
+        "TRADEWIND_DBT_PORT": str(parts.port or query.get("port") or 5432),
+        "TRADEWIND_DBT_USER": unquote(parts.username or query.get("user", "")),
+        "TRADEWIND_DBT_PASSWORD": unquote(parts.password or query.get("password", "")),
+        "TRADEWIND_DBT_DBNAME": unquote(parts.path.lstrip("/")),
+        "TRADEWIND_DBT_SSLMODE": query.get("sslmode", "prefer"),
+        "DBT_PROFILES_DIR": str(settings.dbt_project_dir),
+        "DBT_PROJECT_DIR": str(settings.dbt_project_dir),
+    }
+    if not env["TRADEWIND_DBT_USER"]:
+        raise WarehouseError(f"the warehouse URL {redact(url)} names no user, which dbt needs")
+    if probe:
+        env["TRADEWIND_DBT_DBNAME"] = server_database(url)
+    return env
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _first_line(text: str) -> str:
+    """dbt's message on one line: "Database Error in model x (path)" is followed by the cause on
+    the next line, so that one comes along."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if len(lines) > 1 and " Error in " in lines[0]:
+        return f"{lines[0]}: {lines[1]}"
+    return lines[0]
+
+
+def _node_rows(result) -> list[dict]:
+    rows = []
+    for r in getattr(result, "results", None) or []:
+        node = getattr(r, "node", None)
+        rows.append(
+            {
+                "name": getattr(node, "name", "?"),
+                "resource_type": str(getattr(node, "resource_type", "?")),
+                "status": str(getattr(r, "status", "?")),
+                "message": getattr(r, "message", None),
+                "failures": getattr(r, "failures", None),
+                "execution_time": getattr(r, "execution_time", None),
+            }
+        )
+    return rows
+
+
+def run_dbt(
+    args: Sequence[str],
+    *,
+    url: str | None = None,
+    vars: Mapping | None = None,
+    target_path: Path | None = None,
+    threads: int | None = None,
+    settings: Settings | None = None,
+) -> BuildResult:
+    """Invoke ``dbt <args>`` in this process against the warehouse; raise on failure."""
+    from tradewind.db import warehouse_url
+
+    settings = settings or get_settings()
+    url = url or warehouse_url(settings)
+    project = settings.dbt_project_dir
+    if not (project / "dbt_project.yml").is_file():
+        raise FeatureBuildError(f"no dbt project in {project} (setting TRADEWIND_DBT_PROJECT_DIR)")
+    cli = [*args, "--project-dir", str(project), "--profiles-dir", str(project)]
+    if vars:
+        cli += ["--vars", json.dumps(dict(vars))]
+    if target_path is not None:
+        cli += ["--target-path", str(target_path)]
+    if threads is not None:
+        cli += ["--threads", str(threads)]
+
+    from dbt.cli.main import dbtRunner
+
+    t0 = time.monotonic()
+    with _DBT_LOCK, _environment(dbt_env(url, settings)):
+        res = dbtRunner().invoke(cli)
+    elapsed = time.monotonic() - t0
+    nodes = _node_rows(res.result)
+    statuses: dict[str, int] = {}
+    for n in nodes:
+        statuses[n["status"]] = statuses.get(n["status"], 0) + 1
+    command = args[0] if args else "dbt"
+    if not res.success:
+        bad = [n for n in nodes if n["status"] in ("error", "fail", "runtime error")]
+        if bad:
+            first = bad[0]
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            detail = _first_line(first["message"] or "") or first["status"]
+            msg = f"dbt {command} failed at {first['name']}: {detail}{more}"
+        elif res.exception is not None:
+            msg = f"dbt {command} failed: {_first_line(str(res.exception)) or type(res.exception).__name__}"
+        else:
+            msg = f"dbt {command} failed (see dbt's output above)"
+        raise FeatureBuildError(msg)
+    return BuildResult(command, True, elapsed, statuses, nodes)
+
+
+def build(
+    full_refresh: bool = False,
+    select: str | Sequence[str] | None = None,
+    url: str | None = None,
+    *,
+    vars: Mapping | None = None,
+    target_path: Path | None = None,
+    threads: int | None = None,
+) -> BuildResult:
+    """``dbt build`` of the feature warehouse: seeds, models, data and unit tests.
+
+    For Airflow and ``make demo``: ``tradewind.features.build()`` after ingestion. Raises
+    :class:`FeatureBuildError` (a ``WarehouseError``) with dbt's message when anything fails.
+    """
+    args = ["build"]
+    if full_refresh:
+        args.append("--full-refresh")
+    if select:
+        args += ["--select", *([select] if isinstance(select, str) else select)]
+        # Only tests whose every parent is built in this run (or upstream of it): a test joining
+        # daily_features with a model left out would otherwise judge a stale table.
+        args += ["--indirect-selection", "buildable"]
+    return run_dbt(args, url=url, vars=vars, target_path=target_path, threads=threads)
+
+
+def docs_generate(url: str | None = None, *, target_path: Path | None = None) -> Path:
+    """``dbt docs generate``; returns the folder holding index.html and catalog.json."""
+    settings = get_settings()
+    run_dbt(["docs", "generate"], url=url, target_path=target_path, settings=settings)
+    return target_path or settings.dbt_project_dir / "target"
