@@ -142,7 +142,8 @@ def db_migrate() -> None:
     _migrate_and_report()
 
 
-def _migrate_and_report() -> None:
+def migrate_summary() -> str:
+    """Apply pending migrations; one line saying what happened."""
     from tradewind.db import warehouse_url
     from tradewind.db.migrate import migrate
 
@@ -150,13 +151,12 @@ def _migrate_and_report() -> None:
     report = migrate(warehouse_url(s), s.sql_dir, s.use_timescale)
     mode = "TimescaleDB" if report.timescale else "plain PostgreSQL (TimescaleDB not available)"
     if report.applied:
-        console.print(
-            f"applied {len(report.applied)} migration(s) on {mode}: {', '.join(report.applied)}"
-        )
-    else:
-        console.print(
-            f"schema up to date on {mode}: nothing to apply ({report.already} applied earlier)"
-        )
+        return f"applied {len(report.applied)} migration(s) on {mode}: {', '.join(report.applied)}"
+    return f"schema up to date on {mode}: nothing to apply ({report.already} applied earlier)"
+
+
+def _migrate_and_report() -> None:
+    console.print(migrate_summary())
 
 
 @db_app.command("status")
@@ -195,23 +195,21 @@ def print_health() -> dict:
 @app.command("demo")
 @friendly
 def demo() -> None:
-    """Run the main job end to end on embedded defaults."""
-    t0 = time.monotonic()
-    s = _settings()
-    console.rule("[bold]tradewind demo")
-    if s.embedded:
-        from tradewind.db.embedded import EmbeddedPostgres
+    """Run the main job end to end on embedded defaults: warehouse, ingest, features, evaluation."""
+    from tradewind.demo import run_demo
 
-        st = EmbeddedPostgres(s).start()
-        console.print(f"[1/2] embedded PostgreSQL on 127.0.0.1:{st.port} (data in {st.data_dir})")
-    else:
-        console.print("[1/2] using DATABASE_URL")
-    _migrate_and_report()
-    console.print("[2/2] health summary")
-    st = print_health()
+    t0 = time.monotonic()
+    console.rule("[bold]tradewind demo")
+    report = run_demo(console)
+    console.rule("[bold]summary")
+    table = Table("step", "seconds", "result")
+    for name, secs, summary in report.steps:
+        table.add_row(name, f"{secs:.1f}", summary)
+    console.print(table)
+    print_health()
+    if report.picture:
+        console.print(f"equity curves and weights: [bold]{report.picture}[/]")
     console.rule(f"demo finished in {time.monotonic() - t0:.1f}s")
-    if not st["up_to_date"]:
-        raise typer.Exit(1)
 
 
 def _register_optional_commands() -> None:

@@ -1,0 +1,571 @@
+"""Loading a validated batch into the warehouse: one transaction per batch.
+
+Inside that transaction: the valid rows are bulk-copied (binary COPY) into a temporary staging
+table, upserted into ``raw.bars_daily``/``raw.bars_minute`` in one statement, the watermarks in
+``ops.ingest_watermarks`` move with them, corporate actions, quarantined rows and warnings are
+written, and the run row in ``ops.ingest_runs`` gets its counts. A crash anywhere before COMMIT
+leaves none of it behind; the run row itself is committed first (status ``running``) so that a
+crashed run is still visible.
+
+When no row of the batch's source exists yet within any incoming symbol's span (checked inside
+the transaction, under an advisory lock that makes loaders of one source and table take turns),
+every row is new and the rows are copied straight into the bars table instead: the same outcome
+in one pass instead of two, which is what a first or backfill load of a large file set needs.
+
+The upsert only rewrites a row whose values changed (``... DO UPDATE ... WHERE (t.open, ...) IS
+DISTINCT FROM (excluded.open, ...)``), so re-running an ingest leaves the bars table untouched;
+new and updated rows are told apart by ``xmax = 0`` on the returned rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from tradewind.ingest.batch import LoadSummary, ValidatedBatch
+from tradewind.ingest.errors import BatchRejected, IngestError, StrictModeError
+from tradewind.ingest.timeframes import Timeframe, parse_timeframe
+
+log = logging.getLogger(__name__)
+
+_PG_EPOCH_DAYS = 10_957  # 2000-01-01 (PostgreSQL's epoch) in days since 1970-01-01
+_PG_EPOCH_US = _PG_EPOCH_DAYS * 86_400_000_000
+_FLOATS = ("open", "high", "low", "close", "volume", "vwap", "trade_count")
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+_CHUNK_ROWS = 50_000  # small enough that the server starts early
+
+
+def _symbol_codes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(code per row, distinct symbols as ASCII bytes, byte length per row): the few distinct
+    symbols are encoded once instead of once per row."""
+    codes, uniques = pd.factorize(frame["symbol"])
+    encoded = np.array([str(u).encode("ascii") for u in uniques], dtype=object)
+    as_bytes = encoded.astype(bytes) if len(encoded) else np.array([], dtype="S1")
+    return codes, as_bytes, np.array([len(b) for b in encoded], dtype=np.int64)[codes]
+
+
+def encode_copy_binary(frame: pd.DataFrame, tf: Timeframe) -> list[bytes]:
+    """The staging rows (symbol, time, 7 x float8) as PostgreSQL binary COPY tuples.
+
+    Pure numpy: rows are grouped by symbol length so that every group is a fixed-width
+    structured array whose bytes are exactly the wire format. NaN travels as float8 NaN and is
+    turned into NULL by the upsert (vwap, trade_count). Returns chunks without header/trailer.
+    """
+    if frame.empty:
+        return []
+    tcol = tf.time_column
+    codes, symbols, lengths = _symbol_codes(frame)
+    if tf.daily:
+        t = frame[tcol].to_numpy().astype("datetime64[D]").astype(np.int64) - _PG_EPOCH_DAYS
+        t_type, t_len = ">i4", 4
+    else:
+        us = frame[tcol].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        t = us.astype("datetime64[us]").astype(np.int64) - _PG_EPOCH_US
+        t_type, t_len = ">i8", 8
+    values = {c: frame[c].to_numpy(dtype=np.float64) for c in _FLOATS}
+    chunks: list[bytes] = []
+    for length in np.unique(lengths):
+        idx = np.flatnonzero(lengths == length)
+        fields = [("n", ">i2"), ("l_sym", ">i4"), ("sym", f"S{int(length)}"), ("l_t", ">i4"),
+                  ("t", t_type)]  # fmt: skip
+        for c in _FLOATS:
+            fields += [(f"l_{c}", ">i4"), (c, ">f8")]
+        for lo in range(0, len(idx), _CHUNK_ROWS):
+            part = idx[lo : lo + _CHUNK_ROWS]
+            rec = np.empty(len(part), dtype=np.dtype(fields))
+            rec["n"] = 2 + len(_FLOATS)
+            rec["l_sym"] = int(length)
+            rec["sym"] = symbols[codes[part]]
+            rec["l_t"] = t_len
+            rec["t"] = t[part]
+            for c in _FLOATS:
+                rec[f"l_{c}"] = 8
+                rec[c] = values[c][part]
+            chunks.append(rec.tobytes())
+    return chunks
+
+
+def encode_copy_binary_target(
+    frame: pd.DataFrame, tf: Timeframe, source: str, adjustment: str, run_id: int | None
+) -> Iterator[bytes]:
+    """Rows in the bars table's own layout, for a binary COPY straight into it:
+    (source, symbol, time, open, high, low, close, volume, vwap, trade_count, adjustment, run_id).
+
+    vwap and trade_count are NULL where missing; a NULL field has no data bytes, so rows are
+    grouped by (symbol length, vwap missing, trade_count missing): each group is fixed-width.
+    """
+    if frame.empty:
+        return
+    tcol = tf.time_column
+    codes, symbols, lengths = _symbol_codes(frame)
+    if tf.daily:
+        t = frame[tcol].to_numpy().astype("datetime64[D]").astype(np.int64) - _PG_EPOCH_DAYS
+        t_type, t_len = ">i4", 4
+    else:
+        us = frame[tcol].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        t = us.astype("datetime64[us]").astype(np.int64) - _PG_EPOCH_US
+        t_type, t_len = ">i8", 8
+    prices = {c: frame[c].to_numpy(dtype=np.float64) for c in _FLOATS[:5]}
+    vwap = frame["vwap"].to_numpy(dtype=np.float64)
+    count = frame["trade_count"].to_numpy(dtype=np.float64)
+    vwap_null, count_null = np.isnan(vwap), np.isnan(count)
+    counts = np.rint(np.where(count_null, 0.0, count)).astype(np.int64)
+    src, adj = source.encode(), adjustment.encode()
+    group = lengths.astype(np.int64) * 4 + vwap_null * 2 + count_null
+    for key in np.unique(group):
+        idx = np.flatnonzero(group == key)
+        length, v_null, c_null = int(key // 4), bool(key & 2), bool(key & 1)
+        fields = [("n", ">i2"), ("l_src", ">i4"), ("src", f"S{len(src)}"), ("l_sym", ">i4"),
+                  ("sym", f"S{length}"), ("l_t", ">i4"), ("t", t_type)]  # fmt: skip
+        for c in prices:
+            fields += [(f"l_{c}", ">i4"), (c, ">f8")]
+        fields += [("l_vwap", ">i4")] + ([] if v_null else [("vwap", ">f8")])
+        fields += [("l_count", ">i4")] + ([] if c_null else [("count", ">i8")])
+        fields += [("l_adj", ">i4"), ("adj", f"S{len(adj)}"), ("l_run", ">i4")]
+        fields += [] if run_id is None else [("run", ">i8")]
+        for lo in range(0, len(idx), _CHUNK_ROWS):
+            part = idx[lo : lo + _CHUNK_ROWS]
+            rec = np.empty(len(part), dtype=np.dtype(fields))
+            rec["n"] = 12
+            rec["l_src"], rec["src"] = len(src), src
+            rec["l_sym"], rec["sym"] = length, symbols[codes[part]]
+            rec["l_t"], rec["t"] = t_len, t[part]
+            for c in prices:
+                rec[f"l_{c}"], rec[c] = 8, prices[c][part]
+            rec["l_vwap"] = -1 if v_null else 8
+            if not v_null:
+                rec["vwap"] = vwap[part]
+            rec["l_count"] = -1 if c_null else 8
+            if not c_null:
+                rec["count"] = counts[part]
+            rec["l_adj"], rec["adj"] = len(adj), adj
+            rec["l_run"] = -1 if run_id is None else 8
+            if run_id is not None:
+                rec["run"] = run_id
+            yield rec.tobytes()
+
+
+def _stage_ddl(tf: Timeframe) -> str:
+    t_type = "date" if tf.daily else "timestamptz"
+    floats = ", ".join(f"{c} float8" for c in _FLOATS)
+    return (
+        f"create temp table _tw_stage (symbol text, {tf.time_column} {t_type}, {floats}) "
+        "on commit drop"
+    )
+
+
+def _lock_key(tf: Timeframe, source: str) -> str:
+    return f"tradewind.ingest:{tf.table}:{source}"
+
+
+def symbol_spans(frame: pd.DataFrame, tf: Timeframe) -> pd.DataFrame:
+    """Per symbol: first and last time and row count (frame sorted by symbol, then time)."""
+    sym = frame["symbol"].to_numpy()
+    t = frame[tf.time_column]
+    starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]])
+    ends = np.r_[starts[1:], len(sym)] - 1
+    out = pd.DataFrame({"symbol": sym[starts], "lo": t.iloc[starts].to_numpy(),
+                        "hi": t.iloc[ends].to_numpy(), "n": ends - starts + 1})  # fmt: skip
+    if tf.daily:
+        out["lo"] = [d.date() for d in pd.DatetimeIndex(out["lo"])]
+        out["hi"] = [d.date() for d in pd.DatetimeIndex(out["hi"])]
+    else:
+        out["lo"] = list(pd.DatetimeIndex(out["lo"], tz="UTC").to_pydatetime())
+        out["hi"] = list(pd.DatetimeIndex(out["hi"], tz="UTC").to_pydatetime())
+    return out
+
+
+def _span_sql(tf: Timeframe) -> str:
+    t_type = "date" if tf.daily else "timestamptz"
+    inst = "({c}::timestamp at time zone 'America/New_York')" if tf.daily else "{c}"
+    return (
+        "create temp table _tw_span on commit drop as select symbol, lo, hi, n, "
+        f"{inst.format(c='lo')} as first_time, {inst.format(c='hi')} as last_time "
+        f"from unnest(%(s)s::text[], %(lo)s::{t_type}[], %(hi)s::{t_type}[], %(n)s::bigint[]) "
+        "as x(symbol, lo, hi, n)"
+    )
+
+
+def _overlap_sql(tf: Timeframe) -> str:
+    """Does the target already hold any row of this source inside a staged symbol's span?"""
+    t = tf.time_column
+    return (
+        "select exists (select 1 from _tw_span s where exists (select 1 from "
+        f"{tf.table} b where b.source = %(source)s and b.symbol = s.symbol "
+        f"and b.{t} between s.lo and s.hi))"
+    )
+
+
+def _upsert_sql(tf: Timeframe) -> str:
+    t = tf.time_column
+    cols = "open, high, low, close, volume, vwap, trade_count, adjustment"
+    sets = ", ".join(f"{c} = excluded.{c}" for c in cols.split(", "))
+    insert = f"""
+    insert into {tf.table} as b
+        (source, symbol, {t}, open, high, low, close, volume, vwap, trade_count, adjustment,
+         run_id)
+    select %(source)s, symbol, {t}, open, high, low, close, volume, nullif(vwap, 'NaN'),
+           nullif(trade_count, 'NaN')::bigint, %(adjustment)s, %(run_id)s
+    from _tw_stage"""
+    return f"""
+with up as ({insert}
+    on conflict (source, symbol, {t}) do update
+        set {sets}, ingested_at = now(), run_id = excluded.run_id
+        where (b.{cols.replace(", ", ", b.")})
+              is distinct from (excluded.{cols.replace(", ", ", excluded.")})
+    returning symbol, (xmax = 0) as inserted
+)
+select symbol, count(*) filter (where inserted), count(*) filter (where not inserted)
+from up group by symbol
+"""
+
+
+_WATERMARK_SQL = """
+insert into ops.ingest_watermarks as w
+    (source, symbol, timeframe, first_time, last_time, rows_loaded, last_run_id, updated_at)
+select %(source)s, s.symbol, %(timeframe)s, s.first_time, s.last_time,
+       coalesce(n.n_new, 0), %(run_id)s, now()
+from _tw_span s
+left join unnest(%(new_symbols)s::text[], %(new_counts)s::bigint[]) as n(symbol, n_new)
+    using (symbol)
+on conflict (source, symbol, timeframe) do update
+    set first_time = least(w.first_time, excluded.first_time),
+        last_time = greatest(w.last_time, excluded.last_time),
+        rows_loaded = w.rows_loaded + excluded.rows_loaded,
+        last_run_id = excluded.last_run_id,
+        updated_at = now()
+"""
+
+
+def _write_bars(conn, v: ValidatedBatch, tf: Timeframe, source: str, run_id: int,
+                on_staged: Callable[[], None] | None,
+                on_copied: Callable[[], None] | None = None) -> tuple[int, int]:  # fmt: skip
+    """Stage and upsert; or, when nothing of this source exists yet within the incoming
+    symbols' spans, COPY straight into the bars table. Watermarks follow. Returns (new,
+    updated)."""
+    params = {"source": source, "adjustment": v.meta.adjustment, "run_id": run_id,
+              "timeframe": tf.label}  # fmt: skip
+    # Loaders of the same source and table take turns, so the overlap answer stays true.
+    conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (_lock_key(tf, source),))
+    spans = symbol_spans(v.valid, tf)
+    conn.execute(
+        _span_sql(tf),
+        {"s": spans["symbol"].tolist(), "lo": spans["lo"].tolist(), "hi": spans["hi"].tolist(),
+         "n": spans["n"].tolist()},
+    )  # fmt: skip
+    overlap = conn.execute(_overlap_sql(tf), params).fetchone()[0]
+    new_by_symbol: dict[str, int] | None = None
+    if not overlap:
+        # No row of this source lies in any incoming symbol's span: every row is new, so they
+        # are copied straight into the bars table (one pass, like COPY itself) rather than
+        # staged and inserted; the outcome is the same as the upsert's.
+        if on_copied is not None:
+            on_copied()  # GE runs while the server inserts (this thread mostly waits on it)
+        cols = f"source, symbol, {tf.time_column}, open, high, low, close, volume, vwap, " \
+               "trade_count, adjustment, run_id"  # fmt: skip
+        with conn.cursor() as cur, cur.copy(f"copy {tf.table} ({cols}) from stdin (format binary)") as cp:  # fmt: skip
+            cp.write(_COPY_HEADER)
+            for chunk in encode_copy_binary_target(v.valid, tf, source, v.meta.adjustment, run_id):
+                cp.write(chunk)
+            cp.write(_COPY_TRAILER)
+        if on_staged is not None:
+            on_staged()
+        n_new, n_updated = len(v.valid), 0
+    else:
+        conn.execute(_stage_ddl(tf))
+        with conn.cursor() as cur, cur.copy("copy _tw_stage from stdin (format binary)") as cp:
+            cp.write(_COPY_HEADER)
+            for chunk in encode_copy_binary(v.valid, tf):
+                cp.write(chunk)
+            cp.write(_COPY_TRAILER)
+        if on_copied is not None:
+            on_copied()
+        if on_staged is not None:
+            on_staged()
+        rows = conn.execute(_upsert_sql(tf), params).fetchall()
+        new_by_symbol = {sym: int(n) for sym, n, _ in rows}
+        n_new, n_updated = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    if new_by_symbol is None:
+        new_by_symbol = dict(zip(spans["symbol"].tolist(), spans["n"].tolist(), strict=True))
+    conn.execute(
+        _WATERMARK_SQL,
+        {**params, "new_symbols": list(new_by_symbol), "new_counts": list(new_by_symbol.values())},
+    )
+    return int(n_new), int(n_updated)
+
+
+_ACTIONS_SQL = """
+create temp table _tw_actions (symbol text, ex_date date, action text, value float8)
+    on commit drop;
+"""
+_ACTIONS_UPSERT = """
+insert into raw.corporate_actions as a (source, symbol, ex_date, action, value, run_id)
+select %(source)s, symbol, ex_date, action, value, %(run_id)s from _tw_actions
+on conflict (source, symbol, ex_date, action) do update
+    set value = excluded.value, run_id = excluded.run_id, ingested_at = now()
+    where a.value is distinct from excluded.value
+"""
+
+
+def _run_params(v: ValidatedBatch, strict: bool, extra: dict[str, Any] | None) -> str:
+    m = v.meta
+    params = {
+        "symbols": m.symbols,
+        "start": m.start,
+        "end": m.end,
+        "as_of": v.as_of,
+        "adjustment": m.adjustment,
+        "strict": strict,
+        "requests": m.requests,
+        "pages": m.pages,
+        "missing_symbols": m.missing_symbols,
+        "notes": m.notes,
+        "validation_seconds": round(v.seconds, 3),
+        **m.params,
+        **(extra or {}),
+    }
+    if m.symbols and len(m.symbols) > 50:
+        params["symbols"] = f"{len(m.symbols)} symbols"
+    return json.dumps(params, default=str)
+
+
+def start_run(
+    conn: psycopg.Connection, source: str, timeframe: str, params: str, rows_in: int
+) -> int:
+    with conn.transaction():
+        row = conn.execute(
+            "insert into ops.ingest_runs (source, timeframe, params, rows_in) "
+            "values (%s, %s, %s::jsonb, %s) returning run_id",
+            (source, timeframe, params, rows_in),
+        ).fetchone()
+    return int(row[0])
+
+
+def finish_run(
+    conn: psycopg.Connection, run_id: int, status: str, message: str, **counts: int
+) -> None:
+    sets = ", ".join(f"{k} = %({k})s" for k in counts)
+    conn.execute(
+        "update ops.ingest_runs set status = %(status)s, message = %(message)s, "
+        f"finished_at = now(){', ' + sets if sets else ''} where run_id = %(run_id)s",
+        {"status": status, "message": message, "run_id": run_id, **counts},
+    )
+
+
+def record_failed_run(
+    url: str | None, source: str, timeframe: str, params: dict[str, Any], message: str
+) -> int:
+    """A run that failed before it had a batch (source unreachable, bad arguments)."""
+    from tradewind.db import connect
+
+    with connect(url, autocommit=True) as conn:
+        run_id = start_run(conn, source, timeframe, json.dumps(params, default=str), 0)
+        finish_run(conn, run_id, "failed", message[:2000])
+    return run_id
+
+
+def _write_quarantine(conn, v: ValidatedBatch, run_id: int, source: str) -> None:
+    if v.quarantined.empty:
+        return
+    tf = v.meta.timeframe
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "copy ops.quarantine (run_id, source, timeframe, symbol, bar_time, reasons, payload) "
+            "from stdin"
+        ) as cp,
+    ):
+        for sym, bar_time, reasons, payload in zip(
+            v.quarantined["symbol"], v.quarantined["bar_time"], v.quarantined["reasons"],
+            v.quarantined["payload"], strict=True,
+        ):  # fmt: skip
+            cp.write_row((run_id, source, tf, sym, bar_time, list(reasons), payload))
+
+
+def _write_warnings(conn, v: ValidatedBatch, run_id: int, source: str) -> None:
+    if v.warnings.empty:
+        return
+    tf = v.meta.timeframe
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "copy ops.data_warnings (run_id, source, timeframe, symbol, bar_time, kind, detail) "
+            "from stdin"
+        ) as cp,
+    ):
+        for row in v.warnings[["symbol", "bar_time", "kind", "detail"]].itertuples(index=False):
+            cp.write_row((run_id, source, tf, row.symbol or "?", row.bar_time or "", row.kind,
+                          row.detail))  # fmt: skip
+
+
+def _write_actions(conn, v: ValidatedBatch, run_id: int, source: str) -> int:
+    if v.actions.empty:
+        return 0
+    conn.execute(_ACTIONS_SQL)
+    with conn.cursor() as cur, cur.copy("copy _tw_actions from stdin") as cp:
+        for row in v.actions.itertuples(index=False):
+            cp.write_row((row.symbol, pd.Timestamp(row.ex_date).date(), row.action, row.value))
+    cur = conn.execute(_ACTIONS_UPSERT, {"source": source, "run_id": run_id})
+    return cur.rowcount
+
+
+def _summary(v: ValidatedBatch, run_id: int | None, status: str, t0: float, **kw) -> LoadSummary:
+    warned = v.warnings
+    return LoadSummary(
+        run_id=run_id,
+        source=v.meta.storage_source,
+        timeframe=v.meta.timeframe,
+        status=status,
+        rows_in=v.rows_in,
+        rows_quarantined=len(v.quarantined),
+        rows_warned=len(warned),
+        symbols=int(v.valid["symbol"].nunique()) if len(v.valid) else 0,
+        seconds=time.perf_counter() - t0 + v.seconds,
+        quarantine_reasons=dict(v.reason_counts()),
+        quarantine_where=v.where() if len(v.quarantined) else "",
+        warning_kinds=warned["kind"].value_counts().to_dict() if len(warned) else {},
+        **kw,
+    )
+
+
+class _GateThread:
+    """Runs Great Expectations' half of the gate while the database works on the load. Started
+    once the rows are staged, so GE does not compete with encoding them for the GIL."""
+
+    def __init__(self, check: Any) -> None:
+        import threading
+
+        self.gate: list[dict[str, Any]] | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(check,), daemon=True)
+        self._started = False
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._thread.start()
+
+    def _run(self, check: Any) -> None:
+        try:
+            self.gate = check.run()
+        except BaseException as exc:  # noqa: BLE001 - handed to the loading thread
+            self.error = exc
+
+    def result(self) -> list[dict[str, Any]]:
+        self.start()
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.gate or []
+
+
+def load(
+    validated: ValidatedBatch,
+    url: str | None = None,
+    *,
+    strict: bool = False,
+    on_staged: Callable[[], None] | None = None,
+    run_params: dict[str, Any] | None = None,
+    gate_check: Any | None = None,
+) -> LoadSummary:
+    """Write one validated batch in one transaction and log the run; see the module docstring.
+
+    ``strict``: any quarantined row fails the run (the quarantine is still recorded, no bar is
+    loaded). A rejected batch is logged and raises ``BatchRejected``. ``on_staged`` runs after
+    the COPY into staging and before the upsert (tests use it to crash the process there).
+    ``gate_check``: Great Expectations' half of the gate (``quality.screen``) still to run; it
+    runs while the database loads, and the transaction commits only if it agrees.
+    """
+    from tradewind.db import connect
+
+    t0 = time.perf_counter()
+    v = validated
+    tf = parse_timeframe(v.meta.timeframe)
+    source = v.meta.storage_source
+    gate = _GateThread(gate_check) if gate_check is not None else None
+    with connect(url, autocommit=True) as conn:
+        run_id = start_run(conn, source, tf.label, _run_params(v, strict, run_params), v.rows_in)
+        if not v.ok:
+            msg = f"batch rejected, nothing loaded: {v.rejection}"
+            finish_run(conn, run_id, "rejected", msg)
+            raise BatchRejected(f"{source} {tf.label} run {run_id}: {msg}")
+        if strict and len(v.quarantined):
+            if gate is not None:
+                v.gate = gate.result()
+            with conn.transaction():
+                _write_quarantine(conn, v, run_id, source)
+                _write_warnings(conn, v, run_id, source)
+                summary = _summary(v, run_id, "rejected", t0)
+                summary.message = (
+                    f"strict mode: {len(v.quarantined)} row(s) quarantined, nothing loaded"
+                )
+                finish_run(
+                    conn, run_id, "rejected", summary.line(),
+                    rows_quarantined=len(v.quarantined), rows_warned=len(v.warnings),
+                )  # fmt: skip
+            raise StrictModeError(summary.line())
+        try:
+            with conn.transaction():
+                n_new = n_updated = 0
+                if len(v.valid):
+                    n_new, n_updated = _write_bars(
+                        conn, v, tf, source, run_id, on_staged, gate.start if gate else None
+                    )
+                actions = _write_actions(conn, v, run_id, v.meta.source)
+                _write_quarantine(conn, v, run_id, source)
+                _write_warnings(conn, v, run_id, source)
+                if gate is not None:
+                    v.gate = gate.result()  # raises QualityGateError: the transaction rolls back
+                summary = _summary(
+                    v, run_id, "succeeded", t0, rows_new=n_new, rows_updated=n_updated,
+                    rows_unchanged=len(v.valid) - n_new - n_updated, actions_loaded=actions,
+                )  # fmt: skip
+                conn.execute(
+                    "update ops.ingest_runs set params = params || %s::jsonb where run_id = %s",
+                    (json.dumps({"gate": v.gate}, default=str), run_id),
+                )
+                finish_run(
+                    conn, run_id, "succeeded", summary.line(),
+                    rows_new=summary.rows_new, rows_updated=summary.rows_updated,
+                    rows_unchanged=summary.rows_unchanged,
+                    rows_quarantined=summary.rows_quarantined, rows_warned=summary.rows_warned,
+                )  # fmt: skip
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            finish_run(conn, run_id, "failed", f"load failed, nothing loaded: {reason}")
+            raise IngestError(f"{source} {tf.label} run {run_id}: load failed: {reason}") from exc
+        except IngestError as exc:
+            finish_run(conn, run_id, "failed", f"nothing loaded: {exc}")
+            raise
+    summary.seconds = time.perf_counter() - t0 + v.seconds
+    return summary
+
+
+def read_watermarks(
+    url: str | None, source: str, timeframe: str, symbols: list[str] | None = None
+) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
+    """``{symbol: (first_time, last_time)}`` (aware UTC instants; daily: 00:00 New York)."""
+    from tradewind.db import connect
+
+    sql = (
+        "select symbol, first_time, last_time from ops.ingest_watermarks "
+        "where source = %s and timeframe = %s"
+    )
+    args: list[Any] = [source, timeframe]
+    if symbols is not None:
+        sql += " and symbol = any(%s)"
+        args.append(list(symbols))
+    with connect(url) as conn:
+        rows = conn.execute(sql, args).fetchall()
+    return {
+        s: (pd.Timestamp(a).tz_convert("UTC"), pd.Timestamp(b).tz_convert("UTC"))
+        for s, a, b in rows
+    }
