@@ -28,6 +28,11 @@ node-deps:
 	  cd tests/timescale/pglite && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }; \
 	else echo "npm not found: TimescaleDB tests will be skipped"; fi
 
+# Airflow UI on a laptop: `airflow standalone` with the project's DAGs and plugin against the
+# embedded warehouse (metadata in a database of its own); prints the URL and login.
+airflow: $(STAMP)
+	./scripts/airflow_standalone.sh $(AIRFLOW_ARGS)
+
 lint:
 	$(PY) -m ruff check .
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make airflow`: Airflow standalone with tradewind's DAGs and plugin against the project's
+# warehouse (embedded PostgreSQL unless DATABASE_URL is set). Prints the UI URL and login.
+# Options: --port N (default 8080), --no-emulator, --prepare-only. See docs/airflow.md.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY="${ROOT}/.venv/bin/python"
+if [ ! -x "$PY" ]; then
+  echo "no virtualenv at ${ROOT}/.venv: run 'make test' or 'make demo' once first" >&2
+  exit 1
+fi
+cd "$ROOT"
+exec "$PY" -m tradewind.orchestration.standalone "$@"

@@ -1,0 +1,37 @@
+"""Shared DAG conventions: owner, retry policy, tags, pools.
+
+Kept import-light (no pandas, no database): every DAG file imports it while parsing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+OWNER = "data-eng"
+
+# Vendor APIs rate-limit per account: a pool caps how many tasks call each one at a time,
+# across all DAGs and runs (backfills included). Slots are what the free tiers tolerate.
+ALPACA_POOL = "alpaca_api"
+NDL_POOL = "nasdaq_data_link_api"
+POOLS: dict[str, tuple[int, str]] = {
+    ALPACA_POOL: (2, "Concurrent calls to the Alpaca market-data API"),
+    NDL_POOL: (1, "Concurrent calls to the Nasdaq Data Link API"),
+}
+
+# First session the schedules know about; catchup is off, so this only bounds backfills.
+START_DATE = datetime(2015, 1, 1, tzinfo=UTC)
+
+
+def default_args(**overrides: Any) -> dict[str, Any]:
+    """Task defaults: 3 retries, 1 min doubling up to 30 min (vendor hiccups, lock waits)."""
+    args: dict[str, Any] = {
+        "owner": OWNER,
+        "retries": 3,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=30),
+        "execution_timeout": timedelta(hours=2),
+    }
+    args.update(overrides)
+    return args
