@@ -136,8 +136,12 @@ def run_dbt(
     target_path: Path | None = None,
     threads: int | None = None,
     settings: Settings | None = None,
+    probe: bool = True,
 ) -> BuildResult:
-    """Invoke ``dbt <args>`` in this process against the warehouse; raise on failure."""
+    """Invoke ``dbt <args>`` in this process against the warehouse; raise on failure.
+
+    ``probe=False`` skips connecting first (for commands that never touch the database, such as
+    ``dbt parse``, which must work with no server running)."""
     from tradewind.db import warehouse_url
 
     settings = settings or get_settings()
@@ -156,7 +160,7 @@ def run_dbt(
     from dbt.cli.main import dbtRunner
 
     t0 = time.monotonic()
-    with _DBT_LOCK, _environment(dbt_env(url, settings)):
+    with _DBT_LOCK, _environment(dbt_env(url, settings, probe=probe)):
         res = dbtRunner().invoke(cli)
     elapsed = time.monotonic() - t0
     nodes = _node_rows(res.result)

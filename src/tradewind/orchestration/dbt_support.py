@@ -58,5 +58,5 @@ def parse_project(target_path: Path | None = None) -> Path:
     placeholder = (
         f"postgresql://{settings.pg_user}@127.0.0.1:{settings.pg_port}/{settings.pg_database}"
     )
-    run_dbt(["parse"], url=placeholder, target_path=target)
+    run_dbt(["parse"], url=placeholder, target_path=target, probe=False)
     return target / "manifest.json"
