@@ -52,6 +52,19 @@ def _symbol_codes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return codes, as_bytes, np.array([len(b) for b in encoded], dtype=np.int64)[codes]
 
 
+def _pg_time(frame: pd.DataFrame, tf: Timeframe) -> tuple[np.ndarray, str, int]:
+    """The time column in PostgreSQL's binary form: (values, numpy big-endian type, byte length).
+
+    date = days since 2000-01-01 (int4); timestamptz = microseconds since 2000-01-01 UTC (int8).
+    """
+    tcol = tf.time_column
+    if tf.daily:
+        t = frame[tcol].to_numpy().astype("datetime64[D]").astype(np.int64) - _PG_EPOCH_DAYS
+        return t, ">i4", 4
+    us = frame[tcol].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    return us.astype("datetime64[us]").astype(np.int64) - _PG_EPOCH_US, ">i8", 8
+
+
 def encode_copy_binary(frame: pd.DataFrame, tf: Timeframe) -> list[bytes]:
     """The staging rows (symbol, time, 7 x float8) as PostgreSQL binary COPY tuples.
 
@@ -61,15 +74,8 @@ def encode_copy_binary(frame: pd.DataFrame, tf: Timeframe) -> list[bytes]:
     """
     if frame.empty:
         return []
-    tcol = tf.time_column
     codes, symbols, lengths = _symbol_codes(frame)
-    if tf.daily:
-        t = frame[tcol].to_numpy().astype("datetime64[D]").astype(np.int64) - _PG_EPOCH_DAYS
-        t_type, t_len = ">i4", 4
-    else:
-        us = frame[tcol].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-        t = us.astype("datetime64[us]").astype(np.int64) - _PG_EPOCH_US
-        t_type, t_len = ">i8", 8
+    t, t_type, t_len = _pg_time(frame, tf)
     values = {c: frame[c].to_numpy(dtype=np.float64) for c in _FLOATS}
     chunks: list[bytes] = []
     for length in np.unique(lengths):
@@ -104,15 +110,8 @@ def encode_copy_binary_target(
     """
     if frame.empty:
         return
-    tcol = tf.time_column
     codes, symbols, lengths = _symbol_codes(frame)
-    if tf.daily:
-        t = frame[tcol].to_numpy().astype("datetime64[D]").astype(np.int64) - _PG_EPOCH_DAYS
-        t_type, t_len = ">i4", 4
-    else:
-        us = frame[tcol].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-        t = us.astype("datetime64[us]").astype(np.int64) - _PG_EPOCH_US
-        t_type, t_len = ">i8", 8
+    t, t_type, t_len = _pg_time(frame, tf)
     prices = {c: frame[c].to_numpy(dtype=np.float64) for c in _FLOATS[:5]}
     vwap = frame["vwap"].to_numpy(dtype=np.float64)
     count = frame["trade_count"].to_numpy(dtype=np.float64)
