@@ -102,16 +102,31 @@ def tw_env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path):
     reset_settings_cache()
 
 
-@pytest.fixture(scope="session")
-def timescale_server():
-    """PGlite TimescaleDB shared by the session: one database, in memory, one client at a time."""
-    from tradewind.db.pglite import PGliteTimescale, unavailable_reason
+def start_pglite_or_skip(wait_ms: int = 30_000):
+    """A started PGlite TimescaleDB server, or a skip with the reason it cannot run here."""
+    from tradewind.db.pglite import PGliteTimescale, PGliteUnavailable, unavailable_reason
 
     reason = unavailable_reason()
     if reason:
         pytest.skip(reason)
-    server = PGliteTimescale()
-    server.start()
+    server = PGliteTimescale(wait_ms=wait_ms)
+    try:
+        server.start()
+    except PGliteUnavailable as exc:
+        pytest.skip(str(exc))
+    return server
+
+
+@pytest.fixture(scope="session")
+def pglite_starter():
+    """``start_pglite_or_skip`` for fixtures that manage a server of their own."""
+    return start_pglite_or_skip
+
+
+@pytest.fixture(scope="session")
+def timescale_server():
+    """PGlite TimescaleDB shared by the session: one database, in memory, one client at a time."""
+    server = start_pglite_or_skip()
     yield server
     server.stop()
 

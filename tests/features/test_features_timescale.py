@@ -16,8 +16,6 @@ from features_testlib import (
     read_frame,
 )
 
-from tradewind.db.pglite import PGliteTimescale, PGliteUnavailable, unavailable_reason
-
 pytestmark = pytest.mark.timescale
 
 MINUTES = [
@@ -30,18 +28,11 @@ MINUTES = [
 
 
 @pytest.fixture(scope="module")
-def timescale(tmp_path_factory):
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
+def timescale(tmp_path_factory, pglite_starter):
     from tradewind.db.migrate import migrate
     from tradewind.settings import PROJECT_ROOT
 
-    server = PGliteTimescale(wait_ms=60_000)
-    try:
-        server.start()
-    except PGliteUnavailable as exc:
-        pytest.skip(str(exc))
+    server = pglite_starter(wait_ms=60_000)
     try:
         report = migrate(server.url, PROJECT_ROOT / "sql", use_timescale=True)
         assert report.timescale

@@ -8,20 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from tradewind.db.pglite import PGliteTimescale, PGliteUnavailable, unavailable_reason
-
 
 @pytest.fixture(scope="module")
-def fresh_timescale_url() -> str:
+def fresh_timescale_url(pglite_starter) -> str:
     """URL of an empty TimescaleDB server of this test module's own (nothing migrated)."""
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
     # A short wait turns a second concurrent connection into a quick, clear failure.
-    server = PGliteTimescale(wait_ms=3_000)
-    try:
-        server.start()
-    except PGliteUnavailable as exc:
-        pytest.skip(str(exc))
+    server = pglite_starter(wait_ms=3_000)
     yield server.url
     server.stop()

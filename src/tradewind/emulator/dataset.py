@@ -679,6 +679,14 @@ def _bound_text(x: Any) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _cast_bar_values(out: pd.DataFrame) -> None:
+    """Prices and vwap as float64; volume and trade count as whole numbers (int64), in place."""
+    for c in ("open", "high", "low", "close", "vwap"):
+        out[c] = out[c].astype(np.float64)
+    for c in ("volume", "trade_count"):
+        out[c] = np.rint(out[c].astype(np.float64)).astype(np.int64)
+
+
 def _normalize_daily(df: pd.DataFrame) -> pd.DataFrame:
     missing = set(DAILY_COLUMNS) - set(df.columns)
     if missing:
@@ -686,10 +694,7 @@ def _normalize_daily(df: pd.DataFrame) -> pd.DataFrame:
     out = df[DAILY_COLUMNS].copy()
     out["symbol"] = out["symbol"].astype(str)
     out["session"] = pd.to_datetime(out["session"]).dt.tz_localize(None).dt.normalize()
-    for c in ("open", "high", "low", "close", "vwap"):
-        out[c] = out[c].astype(np.float64)
-    for c in ("volume", "trade_count"):
-        out[c] = np.rint(out[c].astype(np.float64)).astype(np.int64)
+    _cast_bar_values(out)
     if out.duplicated(["symbol", "session"]).any():
         raise ValueError("daily frame has duplicate (symbol, session) rows")
     return out.sort_values(["symbol", "session"], kind="stable").reset_index(drop=True)
@@ -706,10 +711,7 @@ def _normalize_minute(df: pd.DataFrame | None) -> pd.DataFrame:
     out["symbol"] = out["symbol"].astype(str)
     ts = pd.to_datetime(out["timestamp"])
     out["timestamp"] = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
-    for c in ("open", "high", "low", "close", "vwap"):
-        out[c] = out[c].astype(np.float64)
-    for c in ("volume", "trade_count"):
-        out[c] = np.rint(out[c].astype(np.float64)).astype(np.int64)
+    _cast_bar_values(out)
     if out.duplicated(["symbol", "timestamp"]).any():
         raise ValueError("minute frame has duplicate (symbol, timestamp) rows")
     return out.sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
