@@ -216,7 +216,16 @@ def _register_optional_commands() -> None:
     """Subcommands that live in their own modules register themselves here."""
     import importlib
 
-    for module in ("tradewind.ingest.cli", "tradewind.features.cli", "tradewind.emulator.cli"):
+    for module in (
+        "tradewind.ingest.cli",
+        "tradewind.features.cli",
+        "tradewind.training.cli",
+        "tradewind.registry.cli",
+        "tradewind.signals.cli",
+        "tradewind.trading.cli",
+        "tradewind.dashboard.cli",
+        "tradewind.emulator.cli",
+    ):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

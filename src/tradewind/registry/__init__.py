@@ -1,0 +1,1 @@
+"""Model registry and evaluations: ``ml.model_versions``, ``ml.evaluations``, the promotion gate."""

@@ -1,0 +1,1 @@
+"""Rebalancing a (paper) account: order planning, risk checks, brokers, reconciliation."""
