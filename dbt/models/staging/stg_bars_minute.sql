@@ -16,6 +16,7 @@ select
     vwap::double precision                                    as vwap,
     trade_count::bigint                                       as trade_count,
     adjustment::text                                          as adjustment,
+    history_version::integer                                  as history_version,
     ingested_at::timestamptz                                  as ingested_at,
     run_id::bigint                                            as ingest_run_id
 from {{ source('raw', 'bars_minute') }}
