@@ -94,6 +94,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     ray_address: str | None = Field(default=None, description="Ray cluster; unset = local.")
 
+    # --- dashboard -------------------------------------------------------------------------
+    dashboard_host: str = Field(
+        default="127.0.0.1", description="Interface `tradewind dashboard` binds to."
+    )
+    dashboard_port: int = Field(default=8050, ge=1, le=65535)
+    dashboard_token: SecretStr | None = Field(
+        default=None,
+        description="Access token the dashboard requires (required when bound beyond loopback).",
+    )
+
     @field_validator("home", "sql_dir", "dbt_project_dir", mode="after")
     @classmethod
     def _absolute(cls, v: Path) -> Path:
