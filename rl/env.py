@@ -148,6 +148,26 @@ def prepare_arrays(
     return arrays
 
 
+def observation_at(
+    arrays: MarketArrays, t: int, window: int, prev_weights: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The observation after the close of session index ``t``: the one builder of observations.
+
+    The environment calls it at every step, and signal generation (``tradewind.signals``) calls
+    it on arrays prepared from the warehouse's features up to T, so a live decision sees exactly
+    what the agent saw in training and evaluation. ``prev_weights`` are the previous target
+    weights w_{T-1} (N + 1, cash last). Only rows ``t - window + 1 .. t`` are read.
+    """
+    if t - window + 1 < 0:
+        raise ValueError(f"session index {t} has fewer than {window} sessions of history")
+    # Read-only views of the (read-only) arrays: no copy, and no way to corrupt the data.
+    return {
+        OBS_FEATURES: arrays.obs_features[t - window + 1 : t + 1],
+        OBS_LISTED: arrays.listed[t],
+        OBS_WEIGHTS: np.asarray(prev_weights).astype(np.float32),
+    }
+
+
 def resolve_data(data: MarketData | str | Path | None) -> MarketData | None:
     if data is None or isinstance(data, MarketData):
         return data
@@ -409,13 +429,7 @@ class PortfolioEnv(gym.Env):
             raise ValueError(f"{day} is not a loaded session") from None
 
     def _observation(self) -> dict[str, np.ndarray]:
-        a, t, w = self._arrays, self._t, self.config.window
-        # Read-only views of the (read-only) arrays: no copy, and no way to corrupt the data.
-        return {
-            OBS_FEATURES: a.obs_features[t - w + 1 : t + 1],
-            OBS_LISTED: a.listed[t],
-            OBS_WEIGHTS: self._prev_w.astype(np.float32),
-        }
+        return observation_at(self._arrays, self._t, self.config.window, self._prev_w)
 
     def _synthetic_arrays(self, rng: np.random.Generator) -> MarketArrays:
         return synthetic_arrays(self._source, self.config, rng)

@@ -90,6 +90,19 @@ class Settings(BaseSettings):
     )
     max_weight: float = Field(default=0.25, gt=0, le=1)
 
+    # --- signals ---------------------------------------------------------------------------
+    ensembles_dir: Path = Field(
+        default=PROJECT_ROOT / "rl" / "ensembles",
+        description="Folder of ensemble definitions (*.yaml) generated with the production models.",
+    )
+    signals_min_universe_overlap: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Refuse signals when fewer than this share of a model's symbols are members "
+        "of its universe on the session (the model and the universe disagree).",
+    )
+
     # --- misc ------------------------------------------------------------------------------
     log_level: str = "INFO"
     ray_address: str | None = Field(default=None, description="Ray cluster; unset = local.")
@@ -104,7 +117,7 @@ class Settings(BaseSettings):
         description="Access token the dashboard requires (required when bound beyond loopback).",
     )
 
-    @field_validator("home", "sql_dir", "dbt_project_dir", mode="after")
+    @field_validator("home", "sql_dir", "dbt_project_dir", "ensembles_dir", mode="after")
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
