@@ -7,7 +7,8 @@ Three layers, in order:
    with different values (conflicting duplicates: which one is right cannot be known).
 2. **Row rules**, run through Great Expectations as the recorded gate *and* as vectorised pandas
    masks that route rows: prices present and > 0, volume present and >= 0, OHLC consistent
-   (low <= open, close <= high), a well-formed symbol, unique (symbol, time), the time on a NYSE
+   (low <= open, close <= high) up to the relative tolerance ``PRICE_REL_TOL`` (adjusted prices
+   carry float rounding; the table CHECK constraints use the same value), a well-formed symbol, unique (symbol, time), the time on a NYSE
    session (exchange-calendars XNYS, half days included), the bar complete at ``as_of`` (daily:
    the session's close, half days at 13:00 ET; intraday: open + timeframe), inside the
    requested interval and among the requested symbols. GE's verdict per expectation is the
@@ -55,6 +56,11 @@ log = logging.getLogger(__name__)
 
 NY_TZ = "America/New_York"
 NS_PER_DAY = 86_400_000_000_000
+# Relative slack of the OHLC consistency rules. One value for the gate and the tables: SQL's
+# raw.price_rel_tol() (migration 015) returns the same double, and a test holds them together.
+# 1e-6 absorbs float rounding (~1e-15) and vendors' 6-decimal rounding of adjusted prices, yet a
+# cent outside the day's range is refused on any price below $10,000.
+PRICE_REL_TOL = 1e-6
 JUMP_THRESHOLD = 0.5  # |close_T / close_T-1 - 1| at or above this is a warning, not an error
 SYMBOL_REGEX = r"^[A-Z0-9][A-Z0-9.\-/^=_]{0,19}$"
 _SYMBOL_RE = re.compile(SYMBOL_REGEX)
@@ -266,16 +272,18 @@ def _rules(
         gxe.ExpectColumnValuesToBeBetween(column="trade_count", min_value=0),
         lambda d: (d["trade_count"].notna() & ~(d["trade_count"] >= 0)).to_numpy(),
     )
-    for a, b in (("high", "low"), ("high", "open"), ("high", "close"), ("open", "low"),
-                 ("close", "low")):  # fmt: skip
+    # a >= b up to the tolerance, compared on pre-scaled columns (see _tolerance_columns) so
+    # that GE, the masks and the SQL CHECK make the same float comparison.
+    for a, b, col_a, col_b in _TOLERANT_PAIRS:
         add(
             f"{a}_ge_{b}",
             f"{a} < {b}",
             gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A=a, column_B=b, or_equal=True, ignore_row_if="either_value_is_missing"
+                column_A=col_a, column_B=col_b, or_equal=True,
+                ignore_row_if="either_value_is_missing",
             ),
-            lambda d, a=a, b=b: (d[a].notna() & d[b].notna() & ~(d[a] >= d[b])).to_numpy(),
-        )
+            lambda d, a=col_a, b=col_b: (d[a].notna() & d[b].notna() & ~(d[a] >= d[b])).to_numpy(),
+        )  # fmt: skip
     add(
         "unique_key",
         "duplicate row",
@@ -334,6 +342,27 @@ def _rules(
             lambda d: (d["symbol"].notna() & ~d["symbol"].isin(symbols)).to_numpy(),
         )
     return rules
+
+
+# (a, b, column compared as A, column compared as B): "a >= b" with the slack on the side SQL's
+# raw.ohlc_consistent puts it: high >= x * (1 - tol), low <= x * (1 + tol).
+_TOLERANT_PAIRS: tuple[tuple[str, str, str, str], ...] = (
+    ("high", "low", "high", "_low_dn"),
+    ("high", "open", "high", "_open_dn"),
+    ("high", "close", "high", "_close_dn"),
+    ("open", "low", "_open_up", "low"),
+    ("close", "low", "_close_up", "low"),
+)
+
+
+def _tolerance_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Prices scaled by (1 -/+ PRICE_REL_TOL), the operands of the tolerant OHLC rules."""
+    dn, up = 1.0 - PRICE_REL_TOL, 1.0 + PRICE_REL_TOL
+    return pd.DataFrame(
+        {"_low_dn": df["low"] * dn, "_open_dn": df["open"] * dn, "_close_dn": df["close"] * dn,
+         "_open_up": df["open"] * up, "_close_up": df["close"] * up},
+        index=df.index,
+    )  # fmt: skip
 
 
 def _helper_columns(df: pd.DataFrame, tf: Timeframe) -> pd.DataFrame:
@@ -593,7 +622,9 @@ def screen(
     closures = weekday_closures_between(int(day_lo), int(day_hi)) if np.isfinite(day_lo) else []  # fmt: skip
     _, gxe, _ = _gx()
     rules = _rules(gxe, tf, as_of_ts.value, lo, hi, batch.meta.symbols, closures)
-    gx_frame = pd.concat([df[["symbol", tcol, *VALUE_COLUMNS]], helpers], axis=1)
+    gx_frame = pd.concat(
+        [df[["symbol", tcol, *VALUE_COLUMNS]], helpers, _tolerance_columns(df)], axis=1
+    )
     if not tf.daily:
         # GE compares the UTC instant; a tz-naive copy keeps its pandas metrics simple.
         gx_frame[tcol] = gx_frame[tcol].dt.tz_localize(None)
