@@ -242,6 +242,7 @@ class LoadSummary:
     quarantine_where: str = ""
     warning_kinds: dict[str, int] = field(default_factory=dict)
     message: str = ""
+    notes: list[str] = field(default_factory=list)  # the batch's notes (skipped files, ...)
 
     @property
     def rows_loaded(self) -> int:

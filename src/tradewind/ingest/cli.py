@@ -40,7 +40,12 @@ End = Annotated[
 TimeframeOpt = Annotated[
     str, typer.Option("--timeframe", "-t", help="1Day, or 1Min/5Min/15Min/1Hour (intraday).")
 ]
-Strict = Annotated[bool, typer.Option(help="Fail the run (load nothing) if any row is refused.")]
+Strict = Annotated[
+    bool,
+    typer.Option(
+        help="Fail the run (load nothing) if any row is refused (csv: or a file holds no bars)."
+    ),
+]
 AsOf = Annotated[
     str | None,
     typer.Option(
@@ -98,6 +103,8 @@ def _run(kind: str, *, symbols, universe, start, end, timeframe, strict, as_of, 
         if not quiet:
             progress.__exit__(None, None, None)
     console.print(summary.line(), highlight=False, soft_wrap=True)
+    for note in summary.notes:
+        console.print(f"  note: {note}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

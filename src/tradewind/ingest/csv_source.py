@@ -16,6 +16,12 @@ Layouts (``layout="auto"`` tells them apart by the header):
   (``date``/``session`` for daily bars; ``timestamp``/``ts``/``time``/``datetime`` for
   intraday), ``open, high, low, close, volume`` and optionally ``vwap``, ``trade_count``.
 
+Files with none of these layouts (a list of tickers, an industry map next to the bar files) are
+skipped and named in the batch notes; ``strict=True`` refuses them instead. Symbols with a caret
+(``^DJI.csv``, ``^GSPC``) are index series: they load like any bars and are registered in
+``ref.benchmarks``, so features exist for them, but no universe may include them (a trigger on
+``ref.universe_members`` refuses it).
+
 Values are passed on as read (a ``null`` or ``abc`` cell stays text): the quality gate decides.
 Rows of symbols not asked for, or outside ``start``..``end``, are skipped and counted in the
 batch notes (that is the request, not a silent drop).
@@ -94,20 +100,39 @@ def _header(p: Path) -> list[str]:
     return [str(c).strip() for c in head.columns]
 
 
-def detect_layout(p: Path) -> str:
-    cols = {c.lower() for c in _header(p)}
+def sniff_layout(p: Path) -> str | None:
+    """The bar layout of a file from its header, or None when it holds no bars (a ticker list,
+    an industry map, notes) or cannot be read."""
+    try:
+        cols = {c.lower() for c in _header(p)}
+    except SourceError:
+        return None
+    ohlc = {"open", "high", "low", "close"}
     if {"ticker", "ex-dividend", "split_ratio"} <= cols:
         return "wiki"
     if len(cols) == 14 and not cols & {"date", "ticker", "open"}:
         return "wiki"  # the headerless bulk file: first row is data
-    if cols & set(_SYMBOL_NAMES):
+    if cols & set(_SYMBOL_NAMES) and ohlc <= cols and cols & set(_TIME_NAMES_DAILY):
         return "long"
-    if "date" in cols and {"open", "high", "low", "close"} <= cols:
+    if "date" in cols and ohlc <= cols:
         return "yahoo"
-    raise SourceError(
-        f"csv: cannot tell the layout of {p.name} from its header {sorted(cols)}; "
-        "pass layout='yahoo' | 'wiki' | 'long'"
-    )
+    return None
+
+
+def detect_layout(p: Path) -> str:
+    kind = sniff_layout(p)
+    if kind is None:
+        raise SourceError(
+            f"csv: cannot tell the layout of {p.name} from its header {sorted(_header(p))}; "
+            "pass layout='yahoo' | 'wiki' | 'long'"
+        )
+    return kind
+
+
+def is_benchmark_symbol(symbol: str) -> bool:
+    """Index series such as ``^DJI`` or ``^GSPC`` (Yahoo's caret names): loaded as benchmark
+    series (``ref.benchmarks``), never members of a universe."""
+    return str(symbol).startswith("^")
 
 
 def _by_name(frame: pd.DataFrame) -> dict[str, str]:
@@ -278,12 +303,31 @@ def extract_csv(
     use_adj_close: bool = False,
     source_name: str = "csv",
     progress: ProgressSink | None = None,
+    strict: bool = False,
 ) -> Batch:
-    """Read CSV files into one batch (see the module docstring for layouts and options)."""
+    """Read CSV files into one batch (see the module docstring for layouts and options).
+
+    With ``layout="auto"``, files whose header shows no bar layout are skipped and named in the
+    batch notes; ``strict`` makes any such file an error (so does a set with no bar file)."""
     tf = parse_timeframe(timeframe)
     files = expand_paths(paths)
     wanted = {s.upper() for s in symbols} if symbols else None
-    layouts = {f: (layout if layout != "auto" else detect_layout(f)) for f in files}
+    if layout == "auto":
+        sniffed = {f: sniff_layout(f) for f in files}
+        not_bars = [f for f, k in sniffed.items() if k is None]
+        if not_bars and (strict or len(not_bars) == len(files)):
+            named = ", ".join(f.name for f in not_bars[:5])
+            more = f" (+{len(not_bars) - 5} more)" if len(not_bars) > 5 else ""
+            why = "strict mode: " if strict and len(not_bars) < len(files) else ""
+            raise SourceError(
+                f"csv: {why}cannot tell the layout of {len(not_bars)} file(s) from their "
+                f"header, not bars: {named}{more}; pass layout='yahoo' | 'wiki' | 'long'"
+            )
+        layouts = {f: k for f, k in sniffed.items() if k is not None}
+        files = list(layouts)
+    else:
+        not_bars = []
+        layouts = {f: layout for f in files}
     if len(set(layouts.values())) > 1:
         raise SourceError(f"csv: files of different layouts in one batch: {set(layouts.values())}")
     kind = next(iter(layouts.values()))
@@ -313,6 +357,11 @@ def extract_csv(
         frames.append(_concat_yahoo(yahoo))
     if skipped_files:
         notes.append(f"{skipped_files} file(s) of symbols not requested were skipped")
+    if not_bars:
+        notes.append(
+            f"{len(not_bars)} file(s) without a bar layout were skipped: "
+            + ", ".join(f.name for f in not_bars)
+        )
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if kind == "long" and wanted is not None and "symbol" in frame:
         keep = frame["symbol"].astype(str).str.strip().str.upper().isin(wanted)
@@ -340,6 +389,9 @@ def extract_csv(
         else set()
     )
     missing = sorted(wanted - present) if wanted else []
+    benchmarks = sorted(s for s in present if is_benchmark_symbol(s))
+    if benchmarks:
+        notes.append(f"benchmark series (never in a universe): {', '.join(benchmarks)}")
     meta = BatchMeta(
         source=source_name,
         timeframe=tf.label,
@@ -347,7 +399,7 @@ def extract_csv(
         symbols=sorted(wanted) if wanted else None,
         start=start,
         end=end,
-        params={"layout": kind, "files": len(files) - skipped_files},
+        params={"layout": kind, "files": len(files) - skipped_files, "benchmarks": benchmarks},
         missing_symbols=missing,
         notes=notes,
     )

@@ -314,6 +314,22 @@ on conflict (source, symbol, ex_date, action) do update
 """
 
 
+_BENCHMARKS_SQL = """
+insert into ref.benchmarks (symbol, source, first_run_id)
+select symbol, %(source)s, %(run_id)s from unnest(%(symbols)s::text[]) as x(symbol)
+on conflict (symbol) do nothing
+"""
+
+
+def _write_benchmarks(conn, v: ValidatedBatch, run_id: int, source: str) -> None:
+    """Register the batch's index series (``^DJI``: see csv_source) as benchmarks, with the bars."""
+    wanted = v.meta.params.get("benchmarks") or []
+    loaded = set(v.valid["symbol"].unique().tolist()) if len(v.valid) else set()
+    symbols = [s for s in wanted if s in loaded]
+    if symbols:
+        conn.execute(_BENCHMARKS_SQL, {"source": source, "run_id": run_id, "symbols": symbols})
+
+
 def _run_params(v: ValidatedBatch, strict: bool, extra: dict[str, Any] | None) -> str:
     m = v.meta
     params = {
@@ -431,6 +447,7 @@ def _summary(v: ValidatedBatch, run_id: int | None, status: str, t0: float, **kw
         quarantine_reasons=dict(v.reason_counts()),
         quarantine_where=v.where() if len(v.quarantined) else "",
         warning_kinds=warned["kind"].value_counts().to_dict() if len(warned) else {},
+        notes=list(v.meta.notes),
         **kw,
     )
 
@@ -519,6 +536,7 @@ def load(
                         conn, v, tf, source, run_id, on_staged, gate.start if gate else None
                     )
                 actions = _write_actions(conn, v, run_id, v.meta.source)
+                _write_benchmarks(conn, v, run_id, source)
                 _write_quarantine(conn, v, run_id, source)
                 _write_warnings(conn, v, run_id, source)
                 if gate is not None:

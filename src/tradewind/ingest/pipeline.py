@@ -167,6 +167,8 @@ def run_ingest(
         end = default_end(tf.label, as_of_ts)
     end = None if end is None else str(end)
     url = url or warehouse_url()
+    if source == "csv":
+        opts["strict"] = strict  # strict also refuses files that hold no bars
     try:
         batch = extract(
             source, symbols, start, end, tf.label, universe=universe, url=url,

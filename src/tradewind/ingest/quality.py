@@ -62,7 +62,8 @@ NS_PER_DAY = 86_400_000_000_000
 # cent outside the day's range is refused on any price below $10,000.
 PRICE_REL_TOL = 1e-6
 JUMP_THRESHOLD = 0.5  # |close_T / close_T-1 - 1| at or above this is a warning, not an error
-SYMBOL_REGEX = r"^[A-Z0-9][A-Z0-9.\-/^=_]{0,19}$"
+# An optional leading caret: index series (^DJI, ^GSPC) load as benchmarks (csv_source).
+SYMBOL_REGEX = r"^\^?[A-Z0-9][A-Z0-9.\-/^=_]{0,19}$"
 _SYMBOL_RE = re.compile(SYMBOL_REGEX)
 # Spellings of "no value" in files people have (Yahoo writes `null`); anything else that does
 # not parse as a number is reported as "not a number".
