@@ -533,6 +533,44 @@ class Dataset:
         e = None if end is None else parse_bound(_bound_text(end), is_end=True)
         return self.select_bars(symbols or self.symbols, timeframe, s, e, adjustment).to_frame()
 
+    def restated(
+        self, symbol: str, ex_date: Any, *, split_ratio: float = 1.0, dividend: float = 0.0
+    ) -> Dataset:
+        """A new dataset in which ``symbol`` has one more corporate action on ``ex_date``: the
+        vendor's history as it reads after the event (issue 9: restatements).
+
+        A split of ``split_ratio`` new shares per old one divides the raw prices (4 dp) of
+        the bars on and after the ex-date and multiplies their volume, as the trading itself
+        would show; a ``dividend`` (cash per share) leaves raw bars alone. Either way every
+        adjusted (``split``/``dividend``/``all``) price before the ex-date changes, which is
+        what an incremental pull must notice. WIKI rows given explicitly are not rewritten."""
+        if symbol not in self._index:
+            raise ValueError(f"unknown symbol {symbol!r}")
+        if not split_ratio > 0 or dividend < 0 or (split_ratio == 1.0 and dividend == 0.0):
+            raise ValueError("restate needs split_ratio > 0 (not 1) and/or dividend > 0")
+        if self._wiki_given is not None:
+            raise ValueError("a dataset built from WIKI rows cannot be restated")
+        day = pd.Timestamp(_iso_date(ex_date))
+
+        def rescale(frame: pd.DataFrame, after: pd.Series) -> pd.DataFrame:
+            out = frame.copy()
+            hit = (out["symbol"] == symbol) & after
+            if split_ratio != 1.0:
+                for c in ("open", "high", "low", "close", "vwap"):
+                    out.loc[hit, c] = np.round(out.loc[hit, c] / split_ratio, 4)
+                out.loc[hit, "volume"] = np.rint(out.loc[hit, "volume"] * split_ratio)
+            return out
+
+        daily = rescale(self.daily, self.daily["session"] >= day)
+        m_day = self.minute["timestamp"].dt.tz_convert(NY).dt.tz_localize(None).dt.normalize()
+        minute = rescale(self.minute, m_day >= day)
+        action = pd.DataFrame(
+            {"symbol": [symbol], "ex_date": [day], "dividend": [float(dividend)],
+             "split_ratio": [float(split_ratio)]}
+        )  # fmt: skip
+        actions = pd.concat([self.actions, action], ignore_index=True)
+        return Dataset(daily, minute=minute, actions=actions, assets=self.assets)
+
     @property
     def wiki(self) -> pd.DataFrame:
         if self._wiki_given is not None:

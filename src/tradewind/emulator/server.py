@@ -12,7 +12,9 @@ For hand use the root also answers ``/v2/stocks/...`` (data) and other ``/v2/...
 Control routes, never logged and never faulted: ``/_emulator/health``, ``/_emulator/faults``
 (GET, POST JSON = ``Faults.set`` kwargs, DELETE), ``/_emulator/requests`` (GET, DELETE),
 ``/_emulator/reset`` (POST), ``/_emulator/fill`` (POST ``{"prices": {...}, "session": ...}``),
-``/_emulator/time`` (GET, POST ``{"now": ...}``).
+``/_emulator/time`` (GET, POST ``{"now": ...}``), ``/_emulator/restate`` (POST ``{"symbol": ...,
+"ex_date": ..., "split_ratio": ..., "dividend": ...}``: the vendor restates that symbol's
+adjusted history after a corporate action; ``reset`` undoes it).
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ class MarketEmulator:
             raise TypeError(f"unknown emulator options: {sorted(bad)}")
         self.config = EmulatorConfig(**{**asdict(cfg), **overrides})
         self._dataset = dataset if dataset is not None else make_dataset()
+        self._before_restatements: Dataset | None = None
         self._host, self._port = host, port
         self.faults = Faults()
         self.log = RequestLog()
@@ -175,6 +178,22 @@ class MarketEmulator:
         with self.lock:
             self._dataset = dataset
             self.broker.dataset = dataset
+            self._before_restatements = None
+
+    def restate(
+        self, symbol: str, ex_date: Any, *, split_ratio: float = 1.0, dividend: float = 0.0
+    ) -> Dataset:
+        """The vendor restates ``symbol``'s history: a split or dividend on ``ex_date`` (see
+        ``Dataset.restated``). Served from now on; ``reset()`` returns to the data before."""
+        with self.lock:
+            before = self._before_restatements or self._dataset
+            restated = self._dataset.restated(
+                symbol, ex_date, split_ratio=split_ratio, dividend=dividend
+            )
+            self._dataset = restated
+            self.broker.dataset = restated
+            self._before_restatements = before
+            return restated
 
     def now_ns(self) -> int:
         return self._fixed_now if self._fixed_now is not None else time.time_ns()
@@ -220,8 +239,12 @@ class MarketEmulator:
         self.log.clear()
 
     def reset(self) -> None:
-        """Clear faults, the request log and the account; the dataset stays."""
+        """Clear faults, the request log, the account and any restatement; a dataset given to
+        ``load`` stays."""
         with self.lock:
+            if self._before_restatements is not None:
+                self._dataset = self.broker.dataset = self._before_restatements
+                self._before_restatements = None
             self.faults.clear()
             self.log.clear()
             self.broker.reset()
@@ -616,6 +639,13 @@ class _Handler(BaseHTTPRequestHandler):
             if route == "/reset" and method == "POST":
                 emu.reset()
                 return Reply(200, {"ok": True})
+            if route == "/restate" and method == "POST":
+                emu.restate(
+                    str(body["symbol"]), body["ex_date"],
+                    split_ratio=float(body.get("split_ratio", 1.0)),
+                    dividend=float(body.get("dividend", 0.0)),
+                )  # fmt: skip
+                return Reply(200, {"ok": True, "symbol": body["symbol"]})
             if route == "/fill" and method == "POST":
                 filled = emu.fill_open_orders(body.get("prices"), session=body.get("session"))
                 return Reply(200, filled)
