@@ -25,7 +25,12 @@ from typing import Any
 
 import torch
 from ray.rllib.core.columns import Columns
-from ray.rllib.core.rl_module.apis import ValueFunctionAPI
+from ray.rllib.core.learner.utils import make_target_network
+from ray.rllib.core.rl_module.apis import (
+    TARGET_NETWORK_ACTION_DIST_INPUTS,
+    TargetNetworkAPI,
+    ValueFunctionAPI,
+)
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
@@ -81,22 +86,40 @@ class EIIEModule(TorchRLModule, ValueFunctionAPI):
         # Start from a uniform policy: zero final layer, zero cash bias.
         nn.init.zeros_(self.score_head[-1].weight)
         nn.init.zeros_(self.score_head[-1].bias)
-        self.cash_bias = nn.Parameter(torch.zeros(1))
-        self.asset_bias = nn.Parameter(torch.zeros(n_assets)) if cfg["asset_bias"] else None
-        self.log_std = nn.Parameter(torch.full((2,), float(cfg["log_std_init"])))
+        # The free parameters of the distribution sit in one ParameterDict (a module), so APPO's
+        # target network can copy them together with the encoder and the score head.
+        params = {
+            "cash_bias": nn.Parameter(torch.zeros(1)),
+            "log_std": nn.Parameter(torch.full((2,), float(cfg["log_std_init"]))),
+        }
+        if cfg["asset_bias"]:
+            params["asset_bias"] = nn.Parameter(torch.zeros(n_assets))
+        self.dist_params = nn.ParameterDict(params)
         self.value_head = nn.Sequential(
             nn.Linear(per_asset + 1, int(cfg["vf_hidden"])),
             nn.ReLU(),
             nn.Linear(int(cfg["vf_hidden"]), 1),
         )
 
+    @property
+    def cash_bias(self) -> nn.Parameter:
+        return self.dist_params["cash_bias"]
+
+    @property
+    def log_std(self) -> nn.Parameter:
+        return self.dist_params["log_std"]
+
+    @property
+    def asset_bias(self) -> nn.Parameter | None:
+        return self.dist_params["asset_bias"] if "asset_bias" in self.dist_params else None
+
     # ------------------------------------------------------------------------- pieces
-    def _per_asset(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _per_asset(self, obs: dict[str, torch.Tensor], encoder: nn.Module | None = None):
         """[B, N, hidden + 2]: shared-encoder embedding, previous weight, listed flag."""
         feats = obs[OBS_FEATURES] * self._cfg["input_scale"]  # [B, W, F, N]
         b, w, f, n = feats.shape
         x = feats.permute(0, 3, 2, 1).reshape(b * n, f, w)  # every asset a (F, W) sequence
-        emb = self.encoder(x).reshape(b, n, -1)
+        emb = (encoder or self.encoder)(x).reshape(b, n, -1)
         weights, listed = obs[OBS_WEIGHTS], obs[OBS_LISTED]
         return torch.cat([emb, weights[:, :n, None], listed[..., None]], dim=-1)
 
@@ -105,14 +128,26 @@ class EIIEModule(TorchRLModule, ValueFunctionAPI):
         mean = (per_asset * listed).sum(1) / listed.sum(1).clamp(min=1.0)
         return torch.cat([mean, obs[OBS_WEIGHTS][:, -1:]], dim=-1)
 
-    def _dist_inputs(self, per_asset: torch.Tensor) -> torch.Tensor:
+    def _dist_inputs(
+        self,
+        per_asset: torch.Tensor,
+        score_head: nn.Module | None = None,
+        params: nn.ParameterDict | None = None,
+    ) -> torch.Tensor:
+        params = self.dist_params if params is None else params
         b, n = per_asset.shape[:2]
-        scores = self.score_head(per_asset).squeeze(-1)
-        if self.asset_bias is not None:
-            scores = scores + self.asset_bias
-        mean = torch.cat([scores, self.cash_bias.expand(b, 1)], dim=-1)
-        log_std = torch.cat([self.log_std[0].expand(b, n), self.log_std[1].expand(b, 1)], dim=-1)
+        scores = (score_head or self.score_head)(per_asset).squeeze(-1)
+        if "asset_bias" in params:
+            scores = scores + params["asset_bias"]
+        mean = torch.cat([scores, params["cash_bias"].expand(b, 1)], dim=-1)
+        log_std = params["log_std"]
+        log_std = torch.cat([log_std[0].expand(b, n), log_std[1].expand(b, 1)], dim=-1)
         return torch.cat([mean, log_std], dim=-1)
+
+    def scores(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[B, N+1] deterministic scores (the mean of the action distribution), no grad."""
+        with torch.no_grad():
+            return self._dist_inputs(self._per_asset(obs))[:, : self._n_assets + 1]
 
     # ----------------------------------------------------------------------- RLModule
     def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
@@ -132,3 +167,24 @@ class EIIEModule(TorchRLModule, ValueFunctionAPI):
             obs = batch[Columns.OBS]
             embeddings = self._pooled(self._per_asset(obs), obs)
         return self.value_head(embeddings).squeeze(-1)
+
+
+class EIIEAPPOModule(EIIEModule, TargetNetworkAPI):
+    """The same network for APPO: adds the target ("old") policy APPO's loss compares with."""
+
+    def make_target_networks(self) -> None:
+        self._old_encoder = make_target_network(self.encoder)
+        self._old_score_head = make_target_network(self.score_head)
+        self._old_dist_params = make_target_network(self.dist_params)
+
+    def get_target_network_pairs(self):
+        return [
+            (self.encoder, self._old_encoder),
+            (self.score_head, self._old_score_head),
+            (self.dist_params, self._old_dist_params),
+        ]
+
+    def forward_target(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
+        per_asset = self._per_asset(batch[Columns.OBS], self._old_encoder)
+        inputs = self._dist_inputs(per_asset, self._old_score_head, self._old_dist_params)
+        return {TARGET_NETWORK_ACTION_DIST_INPUTS: inputs}

@@ -1,0 +1,130 @@
+"""``tradewind.rl.artifacts.load_policy``: a trained run's policy, rebuilt from its folder.
+
+The reference is RLlib's own checkpoint of the run (``RLModule.from_checkpoint`` on the learner's
+module folder), with the score -> weight rule written out here in numpy (softmax of
+``score_scale * clip(score)`` over listed assets and cash), never the code under test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from training_helpers import tiny_agent
+
+from tradewind.rl.data import MarketData
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, synthetic_bars):
+    pytest.importorskip("ray")
+    from tradewind.rl.train import train
+
+    data = MarketData.from_bars(synthetic_bars)
+    agent = tiny_agent(list(data.symbols))
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    reports = []
+    result = train(agent, data, out, run_id="test-run", progress=reports.append)
+    return agent, data, out, result, reports
+
+
+def _reference_weights(scores: np.ndarray, listed: np.ndarray, scale: float) -> np.ndarray:
+    s = np.clip(scores, -1.0, 1.0) * scale
+    e = np.exp(s)
+    e[:, :-1] *= listed
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_loaded_policy_reproduces_the_trained_module(tiny_run) -> None:
+    import torch
+    from ray.rllib.core.columns import Columns
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from tradewind.rl.artifacts import load_policy
+    from tradewind.rl.env import PortfolioEnv
+
+    agent, data, out, result, _ = tiny_run
+    manifest = json.loads((out / "manifest.json").read_text())
+    # One validation check at the end: the selected module is the final one, which is also
+    # what the last RLlib checkpoint holds.
+    assert manifest["selected_checkpoint"] == "policy/best.pt"
+    ckpt = out / manifest["last_checkpoint"] / "learner_group/learner/rl_module/default_policy"
+    reference = RLModule.from_checkpoint(str(ckpt))
+
+    policy = load_policy(out)
+    assert policy.symbols == data.symbols
+    assert policy.window == agent.window and policy.features == tuple(agent.features)
+    assert policy.env_config.fixed_bps == 10.0
+
+    env = PortfolioEnv(data, agent.env_config("validation"))
+    obs, _ = env.reset()
+    rows = []
+    for _ in range(40):
+        rows.append(obs)
+        obs, *_ = env.step(np.r_[np.ones(len(data.symbols)), 0.0])
+    batch = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+    with torch.no_grad():
+        out_ref = reference.forward_inference(
+            {Columns.OBS: {k: torch.as_tensor(v.copy()) for k, v in batch.items()}}
+        )[Columns.ACTION_DIST_INPUTS].numpy()
+    n = len(data.symbols)
+    expected = _reference_weights(out_ref[:, : n + 1], batch["listed"], agent.action.score_scale)
+
+    got = policy.batch(batch)
+    assert got.shape == (40, n + 1)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(policy(rows[3]), expected[3], rtol=1e-5, atol=1e-7)
+    # Training moved the policy off the uniform start (the score head starts at zero).
+    assert np.ptp(expected[:, :-1]) > 1e-4
+
+
+def test_manifest_and_folder(tiny_run) -> None:
+    agent, data, out, result, reports = tiny_run
+    manifest = json.loads((out / "manifest.json").read_text())
+    for key in ("run_id", "agent", "symbols", "features", "window", "env_config", "windows",
+                "seed", "selected_checkpoint"):  # fmt: skip
+        assert key in manifest, key
+    assert manifest["symbols"] == list(data.symbols)
+    assert manifest["windows"]["test"] == ["2017-07-01", "2017-12-29"]
+    assert (out / "agent.yaml").is_file() and (out / "policy/last.pt").is_file()
+    # The trainer never had the test window: its data stop at the validation end.
+    trained_on = MarketData.load(out / "data.npz")
+    assert str(trained_on.sessions[-1]) <= "2017-06-30"
+    # Progress: one report per iteration, steps adding up to the budget.
+    assert [r.iteration for r in reports] == [1, 2]
+    assert reports[-1].timesteps == result.timesteps == 1024
+    assert reports[-1].validation is not None
+    assert "steps/s" in reports[-1].line() and "eta" in reports[-1].line()
+    assert any(Path(out, "tensorboard").iterdir())
+
+
+def test_validation_metrics_match_an_independent_backtest(tiny_run, synthetic_bars) -> None:
+    """The stored validation figures equal an accounting of the policy's weights on raw opens."""
+    from tradewind.rl.artifacts import load_policy
+    from tradewind.rl.baselines import run_policy
+    from tradewind.rl.env import PortfolioEnv
+
+    agent, data, out, result, _ = tiny_run
+    # The arrays the trainer validated on (the test window cut off).
+    env = PortfolioEnv(MarketData.load(out / "data.npz"), agent.env_config("validation"))
+    record = run_policy(env, load_policy(out))
+    symbols = list(data.symbols)
+    weights = record[[f"w_{s}" for s in symbols]].to_numpy()
+    opens = synthetic_bars.pivot(index="session", columns="symbol", values="open")[symbols]
+    opens.index = opens.index.astype(str)
+    days = list(opens.index)
+    rate = agent.costs.fixed_bps / 1e4
+    holdings = np.zeros(len(symbols))  # all cash at the start
+    value = 1.0
+    for t, session in enumerate(record.index.strftime("%Y-%m-%d")):
+        i = days.index(session)
+        rel = opens.iloc[i + 2].to_numpy() / opens.iloc[i + 1].to_numpy()
+        w = weights[t]
+        cost = rate * np.abs(w - holdings).sum()
+        growth = float(w @ rel + (1.0 - w.sum()))
+        value *= (1.0 - cost) * growth
+        holdings = w * rel / growth
+    assert result.validation["total_return"] == pytest.approx(value - 1.0, rel=1e-9, abs=1e-12)
+    assert result.validation["sessions"] == len(record)
