@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     ndl_api_base: str | None = Field(
         default=None, description="Nasdaq Data Link API base, e.g. http://127.0.0.1:8000/api/v3"
     )
+    restatement_overlap_sessions: int = Field(
+        default=5,
+        ge=0,
+        description="Sessions of loaded history an incremental vendor pull re-reads to detect a "
+        "restatement (tradewind.ingest.restatement); 0 turns the check off.",
+    )
     http_max_retries: int = Field(default=5, ge=0, description="Our retries on top of the SDK's.")
     http_backoff_max_seconds: float = Field(default=30.0, gt=0)
 
@@ -89,6 +95,34 @@ class Settings(BaseSettings):
         default=None, description="Where weight files go: a folder or an object-store URL."
     )
     max_weight: float = Field(default=0.25, gt=0, le=1)
+    # Risk limits of a rebalance (tradewind.trading.risk). The defaults let a first rebalance
+    # build the whole portfolio from cash (turnover 1.0) and still stop absurd plans.
+    trading_kill_switch: bool = Field(
+        default=False, description="True stops every rebalance before anything is sent."
+    )
+    max_gross_exposure: float = Field(default=1.0, gt=0, description="Max sum of |weights|.")
+    max_turnover: float = Field(
+        default=2.0, gt=0, description="Max sum |target - current| weight per rebalance."
+    )
+    max_target_age_sessions: int = Field(
+        default=0, ge=0, description="Sessions the newest targets may lag the rebalance date."
+    )
+    min_trade_value: float = Field(default=1.0, ge=0, description="Smallest order in USD.")
+    cash_buffer: float = Field(
+        default=0.01, ge=0, lt=1, description="Share of equity kept in cash for price moves."
+    )
+    fractional_shares: bool = Field(
+        default=True, description="Fractional day orders where the asset allows it."
+    )
+    trading_model: str | None = Field(
+        default=None, description="Default model (NAME or NAME@V) whose targets are traded."
+    )
+    sim_initial_cash: float = Field(default=100_000.0, gt=0)
+    sim_fixed_bps: float = Field(default=10.0, ge=0, description="SimBroker cost (env model).")
+    sim_slippage_coef: float = Field(default=0.0, ge=0)
+    trading_bars_source: str | None = Field(
+        default=None, description="raw.bars_daily source for prices; unset: newest per symbol."
+    )
 
     # --- signals ---------------------------------------------------------------------------
     ensembles_dir: Path = Field(
@@ -101,6 +135,18 @@ class Settings(BaseSettings):
         le=1,
         description="Refuse signals when fewer than this share of a model's symbols are members "
         "of its universe on the session (the model and the universe disagree).",
+    )
+
+    # --- registry: the promotion gate (validation window only) ------------------------------
+    gate_metric: str = Field(
+        default="sharpe_ratio",
+        description="Validation metric the gate compares (an empyrical name; higher is better).",
+    )
+    gate_margin_production: float = Field(
+        default=0.0, ge=0, description="A candidate must beat production by more than this."
+    )
+    gate_margin_equal_weight: float = Field(
+        default=0.0, ge=0, description="A candidate must beat 1/N by more than this."
     )
 
     # --- misc ------------------------------------------------------------------------------
