@@ -152,6 +152,10 @@ class Settings(BaseSettings):
     # --- misc ------------------------------------------------------------------------------
     log_level: str = "INFO"
     ray_address: str | None = Field(default=None, description="Ray cluster; unset = local.")
+    artifacts_uri: str | None = Field(
+        default=None,
+        description="Where training artifacts go: a folder or an fsspec URL; unset = home/artifacts.",
+    )
 
     # --- dashboard -------------------------------------------------------------------------
     dashboard_host: str = Field(
