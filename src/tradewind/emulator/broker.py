@@ -664,17 +664,32 @@ class Broker:
     # ---- fills --------------------------------------------------------------------------------
 
     def fill_open_orders(
-        self, prices: Mapping[str, float | str] | None = None, session: Any = None
+        self,
+        prices: Mapping[str, float | str] | None = None,
+        session: Any = None,
+        *,
+        partial: Mapping[str, float] | None = None,
+        reject: Any = None,
     ) -> list[dict[str, Any]]:
-        """Fill every open order; returns the filled orders' JSON.
+        """Fill every open order; returns the filled (and rejected) orders' JSON.
 
         Price per order: ``prices[symbol]`` when given (filled now), else the open of ``session``
         when given, else the open of the first session opening at/after the submission time,
         from the dataset's daily bars. Orders without a price, and limit orders whose limit is
-        not met, stay open."""
+        not met, stay open. ``partial`` {symbol: fraction in (0, 1)}: that share of the order
+        fills (whole shares for whole-share orders) and the rest is canceled at the open, as an
+        opening auction that could not match it all; ``reject`` [symbols]: the orders of those
+        symbols are rejected at the open."""
         filled = []
+        partial = {str(k): float(v) for k, v in (partial or {}).items()}
+        rejected = {str(x) for x in (reject or [])}
         for o in sorted(self.orders.values(), key=lambda o: o.seq):
             if not o.is_open:
+                continue
+            if o.symbol in rejected:
+                now = self.clock()
+                o.status, o.updated_at, o.reserved = "rejected", now, Decimal(0)
+                filled.append(o.to_json())
                 continue
             if prices is not None and o.symbol in prices:
                 when, px = self.clock(), dec(prices[o.symbol])
@@ -692,15 +707,19 @@ class Broker:
                 or (o.side == "sell" and px < o.limit_price)
             ):
                 continue
-            self._execute(o, px, max(when, o.submitted_at))
+            self._execute(o, px, max(when, o.submitted_at), partial.get(o.symbol))
             filled.append(o.to_json())
         return filled
 
-    def _execute(self, o: Order, px: Decimal, when: int) -> None:
+    def _execute(self, o: Order, px: Decimal, when: int, fraction: float | None = None) -> None:
         if o.qty is not None:
             q = o.qty
         else:
             q = (o.notional / px).quantize(QTY_STEP, rounding=ROUND_DOWN)
+        if fraction is not None:
+            part = q * Decimal(str(fraction))
+            whole = q == q.to_integral_value()
+            q = part.to_integral_value(ROUND_DOWN) if whole else part.quantize(QTY_STEP, ROUND_DOWN)
         o.reserved = Decimal(0)
         if o.side == "sell":
             have = self.positions.get(o.symbol, Decimal(0))
@@ -719,6 +738,9 @@ class Broker:
             self.cash -= q * px
         o.filled_qty, o.filled_avg_price = q, px
         o.status, o.filled_at, o.updated_at = "filled", when, when
+        if fraction is not None:
+            # The rest did not match at the open: the order ends partly filled and canceled.
+            o.status, o.canceled_at = "canceled", when
 
     # ---- clock and calendar -------------------------------------------------------------------
 

@@ -60,7 +60,7 @@ class BadBar:
 
 @dataclass
 class _Rule:
-    kind: str  # rate_limit | server_error | drop | repeat_bar | latency
+    kind: str  # rate_limit | server_error | drop | repeat_bar | latency | accept_then_fail
     target: str | None
     remaining: int | None = None  # None = persistent
     value: Any = None  # status list for server_error, seconds for latency
@@ -94,6 +94,7 @@ class Faults:
         latency: float | None = None,
         drop: int | None = None,
         repeat_bar: int | None = None,
+        accept_then_fail: int | Sequence[int] | None = None,
         bad_bars: Sequence[BadBar | Mapping[str, Any]] | None = None,
         bad_bar: BadBar | Mapping[str, Any] | None = None,
         target: str | None = None,
@@ -106,6 +107,9 @@ class Faults:
         drop=N: the next N requests have their connection closed without any response.
         repeat_bar=N: the next N continuation pages (page 2+) start with the last bar/row of the
         previous page, as a buggy server would.
+        accept_then_fail=N or [codes]: the next N order submissions (POST /v2/orders) are
+        accepted by the account, then answered with 500/502/503/504 in turn (or the codes; 0 closes
+        the connection instead), as when the broker placed the order and the reply was lost.
         bad_bar / bad_bars: corrupt bars for a symbol/date (see ``BadBar``); persistent."""
         if target is not None and target not in APIS:
             raise ValueError(f"target must be one of {APIS} or None, not {target!r}")
@@ -124,6 +128,13 @@ class Faults:
                 self._replace("drop", target, int(drop))
             if repeat_bar is not None:
                 self._replace("repeat_bar", target, int(repeat_bar))
+            if accept_then_fail is not None:
+                codes = (
+                    [DEFAULT_5XX[i % len(DEFAULT_5XX)] for i in range(int(accept_then_fail))]
+                    if isinstance(accept_then_fail, int)
+                    else [int(c) for c in accept_then_fail]
+                )
+                self._replace("accept_then_fail", target, len(codes), codes)
             if latency is not None:
                 self._rules = [
                     r for r in self._rules if not (r.kind == "latency" and r.target == target)
@@ -181,6 +192,20 @@ class Faults:
             if rule.remaining <= 0:
                 self._rules.remove(rule)
             return True
+
+    def take_accept_then_fail(self, api: str) -> int | None:
+        """The status (0 = drop) to answer an accepted order with, if that fault is armed."""
+        with self._lock:
+            rule = next(
+                (r for r in self._rules if r.kind == "accept_then_fail" and r.matches(api)), None
+            )
+            if rule is None:
+                return None
+            status = rule.value[len(rule.value) - int(rule.remaining or 0)]
+            rule.remaining = int(rule.remaining or 0) - 1
+            if rule.remaining <= 0:
+                self._rules.remove(rule)
+            return int(status)
 
     def bad_bars_for(self, api: str) -> list[BadBar]:
         with self._lock:

@@ -210,12 +210,18 @@ class MarketEmulator:
             self._fixed_now = None if value is None else _to_ns(value)
 
     def fill_open_orders(
-        self, prices: Mapping[str, float | str] | None = None, *, session: Any = None
+        self,
+        prices: Mapping[str, float | str] | None = None,
+        *,
+        session: Any = None,
+        partial: Mapping[str, float] | None = None,
+        reject: Any = None,
     ) -> list[dict[str, Any]]:
-        """Fill open orders (see ``Broker.fill_open_orders``); a fixed clock moves forward to
-        the latest fill time. Returns the filled orders as the API would show them."""
+        """Fill open orders (see ``Broker.fill_open_orders``; ``partial`` {symbol: fraction}
+        fills only that part, ``reject`` [symbols] rejects them at the open); a fixed clock moves
+        forward to the latest fill time. Returns the filled orders as the API would show them."""
         with self.lock:
-            filled = self.broker.fill_open_orders(prices, session)
+            filled = self.broker.fill_open_orders(prices, session, partial=partial, reject=reject)
             if self._fixed_now is not None and filled:
                 latest = max(_to_ns(o["filled_at"]) for o in filled)
                 self._fixed_now = max(self._fixed_now, latest)
@@ -570,6 +576,19 @@ class _Handler(BaseHTTPRequestHandler):
                 reply = _route_ndl(emu, method, route, params)
         except Exception as exc:  # an emulator bug must surface as a 500, not a hang
             reply = Reply(500, {"code": 50010000, "message": f"emulator error: {exc!r}"})
+        if (
+            api == "alpaca_trading"
+            and method == "POST"
+            and route == "/v2/orders"
+            and reply.status == 200
+            and (lost := emu.faults.take_accept_then_fail(api)) is not None
+        ):
+            # The order is in the book; only the answer is lost.
+            entry.fault = "accept_then_fail"
+            if lost == 0:
+                self._drop()
+                return
+            reply = _fault_reply(api, "server_error", lost)
         entry.status = reply.status
         self._send(reply, api=api)
 
@@ -647,7 +666,12 @@ class _Handler(BaseHTTPRequestHandler):
                 )  # fmt: skip
                 return Reply(200, {"ok": True, "symbol": body["symbol"]})
             if route == "/fill" and method == "POST":
-                filled = emu.fill_open_orders(body.get("prices"), session=body.get("session"))
+                filled = emu.fill_open_orders(
+                    body.get("prices"),
+                    session=body.get("session"),
+                    partial=body.get("partial"),
+                    reject=body.get("reject"),
+                )
                 return Reply(200, filled)
             if route == "/time":
                 if method == "POST":
