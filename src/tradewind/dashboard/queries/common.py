@@ -1,0 +1,120 @@
+"""SQL shared by several pages: signal backtests on the forward-return labels, weight grids,
+and calendar arrays handed to SQL.
+
+The return earned by weights of session T is the open-to-open return open(T+1) -> open(T+2)
+(design: the time rule); its one definition is ``features.forward_returns.fwd_open_lr`` (dbt),
+so signal backtests here read that mart instead of recomputing returns from bars.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from tradewind import calendar
+from tradewind.dashboard.warehouse import Reader
+
+FORWARD_RETURNS = "features.forward_returns"
+
+# Daily gross return of a model's weights: sum_i w_{T,i} * (exp(fwd_open_lr_{T,i}) - 1), cash
+# earning nothing. When several versions wrote weights for one session the newest is the one
+# that traded. A symbol without a label yet (T+2 not open) contributes nothing; a session with no
+# labels at all is left out. Parameters: %(model)s.
+SIGNAL_RETURNS_SQL = f"""
+with versions as (
+    select as_of_session, max(model_version) as model_version
+    from signals.target_weights
+    where model_name = %(model)s
+    group by as_of_session
+)
+select tw.as_of_session as session,
+       max(fr.next2_session) as realised_session,
+       sum(tw.weight * (exp(fr.fwd_open_lr) - 1)) as gross_return
+from signals.target_weights as tw
+join versions as v using (as_of_session, model_version)
+join {FORWARD_RETURNS} as fr on fr.symbol = tw.symbol and fr.session = tw.as_of_session
+where tw.model_name = %(model)s and fr.fwd_open_lr is not null
+group by tw.as_of_session
+"""
+
+
+def signal_curve(r: Reader, model: str) -> list[dict]:
+    """Equity (start 1) and drawdown of a model's own target weights on realised returns."""
+    if not (r.has("signals.target_weights") and r.has(FORWARD_RETURNS)):
+        return []
+    return r.rows(
+        f"""
+        with d as ({SIGNAL_RETURNS_SQL}),
+        e as (
+            select session, realised_session, gross_return,
+                   exp(sum(ln(greatest(1 + gross_return, 1e-12))) over w) as equity
+            from d window w as (order by session)
+        )
+        select session, realised_session, gross_return, equity,
+               equity / max(equity) over (order by session) - 1 as drawdown
+        from e order by session
+        """,
+        {"model": model},
+    )
+
+
+def weights_grid(r: Reader, model: str, version: int | None, sessions: int = 250) -> dict:
+    """The last ``sessions`` sessions of a model's weights as a symbols x sessions grid.
+
+    Missing cells are 0 (the symbol was not held). ``version=None``: per session, the newest
+    version that wrote weights.
+    """
+    if not r.has("signals.target_weights"):
+        return {"sessions": [], "symbols": [], "z": []}
+    rows = r.rows(
+        """
+        with tw as (
+            select t.as_of_session, t.symbol, t.weight
+            from signals.target_weights as t
+            where t.model_name = %(model)s
+              and t.model_version = coalesce(%(version)s::int, (
+                  select max(t2.model_version) from signals.target_weights as t2
+                  where t2.model_name = t.model_name and t2.as_of_session = t.as_of_session))
+        ),
+        s as (
+            select distinct as_of_session from tw order by as_of_session desc limit %(n)s
+        ),
+        y as (select distinct symbol from tw where as_of_session in (select as_of_session from s))
+        select y.symbol,
+               array_agg(s.as_of_session order by s.as_of_session) as sessions,
+               array_agg(coalesce(tw.weight, 0) order by s.as_of_session) as weights
+        from y cross join s
+        left join tw on tw.symbol = y.symbol and tw.as_of_session = s.as_of_session
+        group by y.symbol order by y.symbol
+        """,
+        {"model": model, "version": version, "n": sessions},
+    )
+    if not rows:
+        return {"sessions": [], "symbols": [], "z": []}
+    return {
+        "sessions": [d.isoformat() for d in rows[0]["sessions"]],
+        "symbols": [row["symbol"] for row in rows],
+        "z": [row["weights"] for row in rows],
+    }
+
+
+def calendar_closes(first: date, last: date) -> tuple[list[date], list]:
+    """Sessions in [first, last] and their close instants (half days close at 13:00)."""
+    days = calendar.sessions(first, last)
+    return days, [calendar.session_close_utc(d) for d in days]
+
+
+def sessions_behind(last: date | str | None, expected: date) -> int | None:
+    """How many NYSE sessions ``last`` trails ``expected`` (0 = up to date, None = nothing)."""
+    if last is None:
+        return None
+    last_d = calendar.to_date(last)
+    if last_d >= expected:
+        return 0
+    return len(calendar.sessions(last_d, expected)) - 1
+
+
+def grade(behind: int | None, failed: bool = False) -> str:
+    """green: up to date; amber: one session behind (the next run is due); red: worse."""
+    if failed or behind is None:
+        return "red"
+    return "green" if behind == 0 else "amber" if behind == 1 else "red"

@@ -1,0 +1,231 @@
+"""`/models` and `/models/{name}`: runs, versions, stages, gate decisions, evaluations against
+the baselines, equity curves (validation / test / live), training curves, weights, turnover."""
+
+from __future__ import annotations
+
+from tradewind.dashboard.queries.common import signal_curve, weights_grid
+from tradewind.dashboard.warehouse import Reader
+
+# Metric keys as ml.evaluations stores them (empyrical's names plus turnover and hit rate).
+METRICS = (
+    "annual_return",
+    "annual_volatility",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "max_drawdown",
+    "calmar_ratio",
+    "turnover",
+    "hit_rate",
+)
+# Run-record keys that are bulky series, not headline numbers.
+_SERIES_KEYS = ("history", "iterations", "curve", "training_curve")
+
+
+def _run_columns(r: Reader) -> str:
+    cols = r.columns("ml.training_runs")
+    extra = [c for c in ("code_version", "data_fingerprint") if c in cols]
+    return "".join(f", {c}" for c in extra)
+
+
+def index(r: Reader) -> dict:
+    models = r.rows(
+        """
+        select model_name, count(*) as versions, max(version) as latest_version,
+               max(version) filter (where stage = 'production') as production_version,
+               count(*) filter (where stage = 'candidate') as candidates,
+               max(created_at) as last_registered
+        from ml.model_versions group by model_name order by model_name
+        """
+    )
+    agents = r.rows(
+        """
+        select agent, count(*) as runs,
+               count(*) filter (where status = 'succeeded') as succeeded,
+               count(*) filter (where status = 'failed') as failed,
+               count(*) filter (where status = 'running') as running,
+               max(started_at) as last_started
+        from ml.training_runs group by agent order by agent
+        """
+    )
+    runs = r.rows(
+        f"""
+        select run_id::text as run_id, agent, status, seed, started_at, finished_at,
+               extract(epoch from finished_at - started_at) as seconds,
+               metrics - array{list(_SERIES_KEYS)}::text[] as metrics, error{_run_columns(r)}
+        from ml.training_runs order by started_at desc limit 200
+        """
+    )
+    comparison = []
+    if r.has("ml.evaluations"):
+        comparison = r.rows(
+            """
+            select e.model_name, e.model_version, e.window_name, mv.stage, tr.seed,
+                   (e.metrics->>'sharpe_ratio')::float8 as sharpe_ratio,
+                   (e.metrics->>'annual_return')::float8 as annual_return
+            from ml.evaluations as e
+            join ml.model_versions as mv
+              on mv.model_name = e.model_name and mv.version = e.model_version
+            left join ml.training_runs as tr on tr.run_id = mv.run_id
+            where e.window_name in ('validation', 'test')
+            order by e.model_name, e.model_version, e.window_name
+            """
+        )
+    return {"models": models, "agents": agents, "runs": runs, "comparison": comparison}
+
+
+def _evaluations(r: Reader, name: str, version: int | None) -> list[dict]:
+    """The version's evaluations and, for the same windows, the latest of every baseline."""
+    if not r.has("ml.evaluations"):
+        return []
+    return r.rows(
+        """
+        with mine as (
+            select * from ml.evaluations
+            where model_name = %(name)s and model_version = %(version)s
+        ),
+        base as (
+            select distinct on (b.policy, b.window_name) b.*
+            from ml.evaluations as b
+            join mine as m on m.window_name = b.window_name
+             and m.start_session = b.start_session and m.end_session = b.end_session
+            where b.policy is not null
+            order by b.policy, b.window_name, b.created_at desc
+        )
+        select evaluation_id::text as evaluation_id,
+               coalesce(policy, model_name || ' v' || model_version) as subject,
+               policy is null as is_model, window_name, start_session, end_session,
+               sessions, metrics, costs, report_uri
+        from (select * from mine union all select * from base) as e
+        order by case window_name when 'validation' then 0 when 'test' then 1 else 2 end,
+                 policy is not null, subject
+        """,
+        {"name": name, "version": version},
+    )
+
+
+def _curves(r: Reader, evaluation_ids: list[str]) -> list[dict]:
+    """Equity (start 1), drawdown and 21-session mean turnover of evaluations, in SQL."""
+    if not evaluation_ids:
+        return []
+    return r.rows(
+        """
+        with d as (
+            select evaluation_id, session, net_return, turnover,
+                   exp(sum(ln(greatest(1 + net_return, 1e-12))) over w) as equity,
+                   avg(turnover) over (w rows between 20 preceding and current row) as turnover_21
+            from ml.evaluation_daily
+            where evaluation_id = any(%(ids)s::uuid[])
+            window w as (partition by evaluation_id order by session)
+        )
+        select evaluation_id::text as evaluation_id,
+               array_agg(session order by session) as sessions,
+               array_agg(equity order by session) as equity,
+               array_agg(dd order by session) as drawdown,
+               array_agg(turnover order by session) as turnover,
+               array_agg(turnover_21 order by session) as turnover_21
+        from (
+            select *, equity / max(equity) over (partition by evaluation_id order by session) - 1
+                   as dd
+            from d
+        ) as x
+        group by evaluation_id
+        """,
+        {"ids": evaluation_ids},
+    )
+
+
+def _training_curves(r: Reader, name: str) -> list[dict]:
+    """Per-iteration series recorded with each run of the agent (metrics history), if any."""
+    return r.rows(
+        f"""
+        select run_id::text as run_id, seed, status,
+               coalesce({" , ".join(f"metrics->'{k}'" for k in _SERIES_KEYS)}) as history
+        from ml.training_runs
+        where agent = %(name)s
+          and jsonb_typeof(coalesce({" , ".join(f"metrics->'{k}'" for k in _SERIES_KEYS)}))
+              = 'array'
+        order by started_at desc limit 12
+        """,
+        {"name": name},
+    )
+
+
+def detail(r: Reader, name: str, version: int | None = None) -> dict | None:
+    versions = r.rows(
+        """
+        select version, stage, run_id::text as run_id, artifact_uri, metrics, promotion_note,
+               created_at, stage_changed_at
+        from ml.model_versions where model_name = %(name)s order by version desc
+        """,
+        {"name": name},
+    )
+    runs = r.rows(
+        f"""
+        select run_id::text as run_id, status, seed, started_at, finished_at,
+               extract(epoch from finished_at - started_at) as seconds,
+               metrics - array{list(_SERIES_KEYS)}::text[] as metrics, error{_run_columns(r)}
+        from ml.training_runs where agent = %(name)s order by started_at desc limit 200
+        """,
+        {"name": name},
+    )
+    if not versions and not runs:
+        return None
+    if version is None:
+        prod = [v["version"] for v in versions if v["stage"] == "production"]
+        version = prod[0] if prod else (versions[0]["version"] if versions else None)
+    gate = []
+    if r.has("ml.gate_decisions"):
+        gate = r.rows(
+            """
+            select decision_id, version, decision, reason, metric, window_name, candidate_value,
+                   production_version, production_value, baseline_value, decided_at
+            from ml.gate_decisions where model_name = %(name)s
+            order by decided_at desc, decision_id desc limit 100
+            """,
+            {"name": name},
+        )
+    stage_changes = []
+    if r.has("ml.model_stage_changes"):
+        stage_changes = r.rows(
+            """
+            select version, from_stage, to_stage, changed_by, reason, changed_at
+            from ml.model_stage_changes where model_name = %(name)s
+            order by changed_at desc, change_id desc limit 100
+            """,
+            {"name": name},
+        )
+    evaluations = _evaluations(r, name, version) if version is not None else []
+    curves = {c["evaluation_id"]: c for c in _curves(r, [e["evaluation_id"] for e in evaluations])}
+    for c in curves.values():
+        c["sessions"] = [d.isoformat() for d in c["sessions"]]
+    seeds = []
+    if r.has("ml.evaluations"):
+        seeds = r.rows(
+            """
+            select e.model_version, tr.seed, e.window_name, mv.stage,
+                   (e.metrics->>'sharpe_ratio')::float8 as sharpe_ratio,
+                   (e.metrics->>'annual_return')::float8 as annual_return,
+                   (e.metrics->>'max_drawdown')::float8 as max_drawdown
+            from ml.evaluations as e
+            join ml.model_versions as mv
+              on mv.model_name = e.model_name and mv.version = e.model_version
+            left join ml.training_runs as tr on tr.run_id = mv.run_id
+            where e.model_name = %(name)s and e.window_name in ('validation', 'test')
+            order by e.model_version, e.window_name
+            """,
+            {"name": name},
+        )
+    return {
+        "model_name": name,
+        "version": version,
+        "versions": versions,
+        "runs": runs,
+        "gate_decisions": gate,
+        "stage_changes": stage_changes,
+        "evaluations": evaluations,
+        "curves": curves,
+        "live": signal_curve(r, name),
+        "training_curves": _training_curves(r, name),
+        "weights": weights_grid(r, name, version),
+        "seeds": seeds,
+    }
