@@ -1,7 +1,8 @@
-"""``make airflow``: Airflow standalone (scheduler, API server + UI, DAG processor, triggerer) with
-the project's DAGs and plugin, against the project's warehouse.
+"""``make airflow``: Airflow on a laptop (scheduler, API server + UI, DAG processor, triggerer,
+the two log servers) with the project's DAGs and plugin, against the project's warehouse.
 
     python -m tradewind.orchestration.standalone [--port 8080] [--no-emulator] [--prepare-only]
+                                                 [--stop-timeout 30]
 
 1. Starts the embedded PostgreSQL when ``DATABASE_URL`` is unset, applies the warehouse
    migrations, and creates a database ``airflow`` on the same server for Airflow's own metadata.
@@ -11,13 +12,27 @@ the project's DAGs and plugin, against the project's warehouse.
 3. Sets up ``AIRFLOW_HOME=<TRADEWIND_HOME>/airflow``: metadata migration, the vendor pools, a
    login (user ``admin``, password generated once and kept in ``passwords.json``), ``dbt parse``
    for the build_features graph.
-4. Prints the URL and login, then runs ``airflow standalone`` until Ctrl-C.
+4. Starts the components, prints the URL and login once the API answers, and runs until
+   Ctrl-C, SIGTERM or SIGHUP; then stops everything it started within ``--stop-timeout``
+   seconds (plus a few for SIGKILL) and says so.
+
+Why not ``airflow standalone``: in Airflow 3.3 the worker and trigger log servers bind every
+interface (``airflow.utils.serve_logs.core`` passes ``host=""`` to uvicorn and there is no
+setting for it), and ``standalone`` cannot pass ``--skip-serve-logs`` to its scheduler and
+triggerer. So this launcher runs the same four ``airflow`` commands itself, with
+``--skip-serve-logs``, and serves Airflow's own log-server app on 127.0.0.1. It also owns the
+process tree: every component runs in a session of its own (the terminal's Ctrl-C reaches only
+the launcher, which then stops them in order) and gets SIGTERM from the kernel if the launcher
+itself dies (``PR_SET_PDEATHSIG``); whatever is left in those sessions after the grace period is
+killed. A run file (``<AIRFLOW_HOME>/launcher.json``) refuses a second concurrent launcher for
+the same home and lets the next start clean up after a launcher that was SIGKILLed.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import datetime as dt
 import json
 import os
@@ -28,36 +43,68 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from tradewind.settings import PROJECT_ROOT, Settings, get_settings
 
+if TYPE_CHECKING:
+    from tradewind.db.embedded import EmbeddedPostgres
+
 EMULATOR_START = dt.date(2024, 1, 2)
 QUIET_LOGGERS = "great_expectations=WARNING cosmos=WARNING sqlalchemy=WARNING alembic=WARNING"
+LOOPBACK = "127.0.0.1"
+# Airflow's defaults; taken when free, else any free loopback port.
+WORKER_LOG_PORT, TRIGGER_LOG_PORT = 8793, 8794
+SIMPLE_AUTH_MANAGER = (
+    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+)
+# Marks every process of one run (the run id), so leftovers are recognised, never guessed.
+RUN_MARKER = "TRADEWIND_AIRFLOW_RUN"
+RUN_FILE = "launcher.json"
+# Spelled out: run as `python -m`, __name__ is "__main__", which children cannot import.
+MODULE = "tradewind.orchestration.standalone"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1
 
 
-@dataclass
-class Prepared:
-    env: dict[str, str]
-    url: str
-    username: str
-    password: str
-    airflow_home: Path
-    children: list[subprocess.Popen] = field(default_factory=list)
+class LauncherError(RuntimeError):
+    """A problem the user can fix; printed as one line."""
 
 
-def _airflow_bin() -> str:
-    return str(Path(sys.executable).with_name("airflow"))
+class Stop(BaseException):
+    """Raised by the signal handler: a BaseException so no ``except Exception`` swallows it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def loopback_hostname() -> str:
+    """``[core] hostname_callable`` of the run: task instances record 127.0.0.1 as their host,
+    so the API server fetches a running task's log from the loopback log server."""
+    return LOOPBACK
+
+
+# --- ports and the environment ----------------------------------------------------------------
+
+
+def port_open(port: int, host: str = LOOPBACK) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
 
 
 def _free_port(preferred: int) -> int:
+    if not port_open(preferred):
+        return preferred
     with socket.socket() as s:
-        if s.connect_ex(("127.0.0.1", preferred)) != 0:
-            return preferred
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((LOOPBACK, 0))
         return int(s.getsockname()[1])
 
 
@@ -76,37 +123,6 @@ def ensure_metadata_database(warehouse: str, name: str = "airflow") -> str:
     return _with_database(warehouse, name, scheme="postgresql+psycopg2")
 
 
-def _start_emulator(settings: Settings, log_dir: Path) -> tuple[subprocess.Popen, str]:
-    from tradewind.calendar import last_closed_session
-    from tradewind.universes import members
-
-    port = _free_port(8765)
-    end = last_closed_session(dt.datetime.now(dt.UTC))
-    args = {
-        "--port": str(port),
-        "--symbols": ",".join(members("DOW30")),
-        "--start": EMULATOR_START.isoformat(),
-        "--end": end.isoformat(),
-        "--minute-sessions": "5",
-    }
-    log = open(log_dir / "emulator.log", "ab")  # lives as long as the child
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tradewind.emulator", *[x for kv in args.items() for x in kv]],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, base
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"market emulator did not start; see {log_dir / 'emulator.log'}")
-        time.sleep(0.5)
-
-
 def _login(airflow_home: Path) -> tuple[str, str, Path]:
     path = airflow_home / "passwords.json"
     if path.exists():
@@ -118,29 +134,306 @@ def _login(airflow_home: Path) -> tuple[str, str, Path]:
     return "admin", users["admin"], path
 
 
-def prepare(
-    settings: Settings | None = None, *, port: int = 8080, emulator: bool | None = None
-) -> Prepared:
+# --- child processes ---------------------------------------------------------------------------
+
+
+def _child_setup(parent: int) -> Callable[[], None]:
+    """Runs in each child between fork and exec: default SIGINT/SIGHUP (a launcher started in
+    the background has them ignored, which children would inherit), and SIGTERM when the
+    launcher dies, even by SIGKILL (Linux; elsewhere the run file cleans up at the next start)."""
+
+    def setup() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+            if os.getppid() != parent:  # the launcher died before prctl took effect
+                os._exit(1)
+
+    return setup
+
+
+@dataclass
+class Component:
+    name: str
+    proc: subprocess.Popen
+    log: Path
+    started: float = field(default_factory=time.monotonic)
+
+
+def _spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Component:
+    log_path = log_dir / f"{name}.log"
+    with open(log_path, "ab") as log:  # the child keeps its own descriptor
+        log.write(f"\n--- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC start\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_child_setup(os.getpid()),
+        )
+    return Component(name, proc, log_path)
+
+
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _session_of(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
+
+
+def run_processes(sessions: Iterable[int], marker: str | None = None) -> list:
+    """Live processes in the given sessions (each component is a session leader; task
+    processes change their process group but stay in the session), plus any process carrying
+    ``RUN_MARKER=marker`` that left them. Zombies are skipped: they hold no resources."""
+    import psutil
+
+    sessions = set(sessions)
+    found = []
+    for p in psutil.process_iter(["pid", "status"]):
+        if p.pid == os.getpid() or p.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        mine = _session_of(p.pid) in sessions
+        if not mine and marker is not None:
+            with contextlib.suppress(psutil.Error):
+                mine = p.environ().get(RUN_MARKER) == marker
+        if mine:
+            found.append(p)
+    return found
+
+
+def _signal_all(procs: Iterable, sig: signal.Signals) -> None:
+    import psutil
+
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.send_signal(sig)
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "killed"
+    if code < 0:  # ended by the signal it was sent (uvicorn re-raises SIGTERM after shutdown)
+        return signal.Signals(-code).name
+    return "exit 0" if code == 0 else f"exit {code}"
+
+
+@dataclass
+class StopReport:
+    exited: dict[str, int | None]  # component -> exit code (None: had to be killed)
+    terminated: int  # stragglers sent SIGTERM after their component exited
+    killed: int  # processes SIGKILLed
+    seconds: float
+
+    def lines(self) -> list[str]:
+        codes = ", ".join(f"{n} {_exit_text(c)}" for n, c in self.exited.items())
+        out = [f"  stopped in {self.seconds:.1f} s: {codes}"]
+        if self.terminated or self.killed:
+            out.append(
+                f"  left-over processes: {self.terminated} sent SIGTERM, {self.killed} SIGKILLed"
+            )
+        return out
+
+
+class Supervisor:
+    """The components of one run and how they stop: SIGTERM to every component at once, up to
+    ``grace`` seconds for them to exit (they stop their own workers), then SIGTERM to whatever
+    is still in their sessions, a few seconds more, then SIGKILL. A second stop signal while
+    stopping skips straight to SIGKILL."""
+
+    def __init__(self, marker: str, grace: float):
+        self.marker = marker
+        self.grace = grace
+        self.components: list[Component] = []
+        self.stopping = False
+        self.hurry = False
+        # The embedded warehouse when this run started it (so the run stops it), else None.
+        self.warehouse: EmbeddedPostgres | None = None
+
+    @property
+    def sessions(self) -> list[int]:
+        return [c.proc.pid for c in self.components]
+
+    def add(self, component: Component) -> Component:
+        self.components.append(component)
+        return component
+
+    def crashed(self) -> Component | None:
+        return next((c for c in self.components if c.proc.poll() is not None), None)
+
+    def _wait(self, until: float, done: Callable[[], bool]) -> None:
+        while not done() and time.monotonic() < until and not self.hurry:
+            time.sleep(0.2)
+
+    def stop(self) -> StopReport:
+        import psutil
+
+        t0 = time.monotonic()
+        for c in self.components:
+            if c.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(c.proc.pid, signal.SIGTERM)
+        self._wait(t0 + self.grace, lambda: all(c.proc.poll() is not None for c in self.components))
+        left = run_processes(self.sessions, self.marker)
+        leaders = {c.proc.pid for c in self.components}
+        stragglers = [p for p in left if p.pid not in leaders]
+        _signal_all(stragglers, signal.SIGTERM)
+        if stragglers:
+            self._wait(time.monotonic() + 5, lambda: not run_processes(self.sessions, self.marker))
+        left = run_processes(self.sessions, self.marker)
+        _signal_all(left, signal.SIGKILL)
+        with contextlib.suppress(psutil.Error):
+            psutil.wait_procs(left, timeout=5)
+        exited: dict[str, int | None] = {}
+        for c in self.components:
+            try:
+                code = c.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
+            exited[c.name] = None if code == -signal.SIGKILL else code
+        return StopReport(exited, len(stragglers), len(left), time.monotonic() - t0)
+
+
+# --- the run file ------------------------------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim_run(airflow_home: Path, marker: str) -> str | None:
+    """Take the home for this launcher: refuse if another live launcher holds it; kill what a
+    dead one left behind. Returns a line to print about that cleanup, or None."""
+    path = airflow_home / RUN_FILE
+    note = None
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        old = json.loads(path.read_text())
+        if old["pid"] != os.getpid() and _pid_alive(old["pid"]):
+            raise LauncherError(
+                f"make airflow is already running for {airflow_home} (launcher pid {old['pid']}, "
+                f"UI on port {old.get('port')}); stop it first"
+            )
+        left = run_processes(old.get("sessions", []), old["marker"])
+        if left:
+            _signal_all(left, signal.SIGKILL)
+            note = f"  cleaned up {len(left)} process(es) left by an earlier run"
+    write_run(airflow_home, marker, [], port=None)
+    return note
+
+
+def write_run(airflow_home: Path, marker: str, sessions: list[int], port: int | None) -> None:
+    record = {"pid": os.getpid(), "marker": marker, "sessions": sessions, "port": port}
+    (airflow_home / RUN_FILE).write_text(json.dumps(record))
+
+
+def release_run(airflow_home: Path) -> None:
+    with contextlib.suppress(OSError):
+        (airflow_home / RUN_FILE).unlink()
+
+
+# --- preparing a run ---------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    env: dict[str, str]
+    url: str
+    username: str
+    password: str
+    airflow_home: Path
+    log_dir: Path
+    emulated: bool = False
+
+
+def _emulator_argv(port: int) -> list[str]:
+    from tradewind.calendar import last_closed_session
+    from tradewind.universes import members
+
+    end = last_closed_session(dt.datetime.now(dt.UTC))
+    args = {
+        "--host": LOOPBACK,
+        "--port": str(port),
+        "--symbols": ",".join(members("DOW30")),
+        "--start": EMULATOR_START.isoformat(),
+        "--end": end.isoformat(),
+        "--minute-sessions": "5",
+    }
+    return [sys.executable, "-m", "tradewind.emulator", *[x for kv in args.items() for x in kv]]
+
+
+def _wait_port(component: Component, port: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not port_open(port):
+        if component.proc.poll() is not None or time.monotonic() > deadline:
+            raise LauncherError(f"{component.name} did not start; see {component.log}")
+        time.sleep(0.3)
+
+
+def _warehouse(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """The warehouse URL, and the embedded server if it was not running before (we stop it)."""
     from tradewind.db import warehouse_url
+
+    if settings.database_url is not None:
+        return warehouse_url(settings), None
+    from tradewind.db.embedded import EmbeddedPostgres
+
+    server = EmbeddedPostgres(settings)
+    was_running = server.status().running
+    url = warehouse_url(settings)
+    return url, (None if was_running else server)
+
+
+def prepare(
+    settings: Settings | None = None,
+    *,
+    port: int = 8080,
+    emulator: bool | None = None,
+    supervisor: Supervisor | None = None,
+) -> Prepared:
+    """Everything up to starting Airflow. The emulator, when used, is started under
+    ``supervisor`` (so it is stopped with the rest, also when a later step fails)."""
     from tradewind.db.migrate import migrate
     from tradewind.orchestration.connections import airflow_conn_env
 
     settings = settings or get_settings()
     airflow_home = settings.home / "airflow"
     (airflow_home / "logs").mkdir(parents=True, exist_ok=True)
+    log_dir = settings.home / "logs" / "airflow"
+    log_dir.mkdir(parents=True, exist_ok=True)
 
-    warehouse = warehouse_url(settings)
+    warehouse, started = _warehouse(settings)
+    if supervisor is not None:
+        supervisor.warehouse = started
     migrate(warehouse, settings.sql_dir, settings.use_timescale)
     metadata = ensure_metadata_database(warehouse)
     username, password, password_file = _login(airflow_home)
 
-    children: list[subprocess.Popen] = []
+    env = dict(os.environ)
     vendor: dict[str, str] = {}
     if emulator is None:
         emulator = settings.alpaca_api_key_id is None and "AIRFLOW_CONN_ALPACA" not in os.environ
-    if emulator:
-        proc, base = _start_emulator(settings, airflow_home / "logs")
-        children.append(proc)
+    if emulator and supervisor is not None:
+        emu_port = _free_port(8765)
+        child_env = {**env, RUN_MARKER: supervisor.marker}
+        emu = supervisor.add(_spawn("emulator", _emulator_argv(emu_port), child_env, log_dir))
+        _wait_port(emu, emu_port)
+        base = f"http://{LOOPBACK}:{emu_port}"
         # The emulator accepts any key; these are not secrets.
         vendor = {
             "alpaca_key_id": "emulator",
@@ -151,7 +444,6 @@ def prepare(
             "ndl_api_base": base + "/api/v3",
         }
 
-    env = dict(os.environ)
     env.update(airflow_conn_env(warehouse, **vendor))
     env.update(
         {
@@ -163,72 +455,181 @@ def prepare(
             # Two cores on a laptop-sized machine: a few tasks at a time.
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
-            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__HOST": LOOPBACK,
             "AIRFLOW__API__PORT": str(port),
             # Task processes report to the API server: it is on our port, not the default 8080.
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{LOOPBACK}:{port}/execution/",
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{username}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file),
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{MODULE}.loopback_hostname",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port(WORKER_LOG_PORT)),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port(TRIGGER_LOG_PORT)),
             "AIRFLOW__LOGGING__NAMESPACE_LEVELS": QUIET_LOGGERS,
             "TRADEWIND_HOME": str(settings.home),
-            # `airflow standalone` starts its components as `airflow ...` from PATH.
+            # Components are started as `airflow ...`; tasks find the venv's tools on PATH.
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         }
     )
-    subprocess.run([_airflow_bin(), "db", "migrate"], env=env, check=True, capture_output=True)
-    subprocess.run(
+    if supervisor is not None:
+        env[RUN_MARKER] = supervisor.marker
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    _checked([airflow, "db", "migrate"], env, "airflow db migrate")
+    _checked(
         [
             sys.executable,
             "-c",
             "from tradewind.orchestration.admin import ensure_pools; ensure_pools()",
         ],
-        env=env,
-        check=True,
-        capture_output=True,
+        env,
+        "creating the Airflow pools",
     )
     from tradewind.orchestration.dbt_support import parse_project
 
     parse_project()
-    return Prepared(env, f"http://127.0.0.1:{port}", username, password, airflow_home, children)
-
-
-def _stop(children: list[subprocess.Popen]) -> None:
-    for proc in children:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in children:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _start_standalone(env: dict[str, str]) -> subprocess.Popen:
-    """``airflow standalone`` in a process group of its own (it and its components), with the
-    default SIGINT handling even when we were started in the background (where SIGINT is
-    ignored and the child would inherit that)."""
-    return subprocess.Popen(
-        [_airflow_bin(), "standalone"],
-        env=env,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    return Prepared(
+        env,
+        f"http://{LOOPBACK}:{port}",
+        username,
+        password,
+        airflow_home,
+        log_dir,
+        emulated=bool(vendor),
     )
 
 
-def _stop_standalone(proc: subprocess.Popen, grace: float = 60) -> None:
-    """Ctrl-C to ``airflow standalone`` (it stops its components), then the whole group."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
+def _checked(argv: list[str], env: dict[str, str], what: str) -> None:
+    res = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        last = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        raise LauncherError(f"{what} failed: {last[0]}")
+
+
+# --- the components ----------------------------------------------------------------------------
+
+
+def component_commands(env: dict[str, str]) -> dict[str, list[str]]:
+    """What runs, by name: Airflow's four components (log serving off: the wildcard bind) and
+    Airflow's log-server app on loopback for task and trigger logs."""
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    serve = [sys.executable, "-m", MODULE, "--serve-logs"]
+    return {
+        "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
+        "dag-processor": [airflow, "dag-processor"],
+        "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
+        "api-server": [airflow, "api-server"],
+        "worker-logs": [*serve, env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"]],
+        "trigger-logs": [*serve, env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"]],
+    }
+
+
+def serve_logs(port: int) -> None:
+    """Airflow's log server (the app ``airflow scheduler`` would serve), bound to loopback."""
+    import uvicorn
+
+    uvicorn.run(
+        "airflow.utils.serve_logs.log_server:get_app",
+        factory=True,
+        host=LOOPBACK,
+        port=port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+def _health(url: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=3) as r:
+            return json.loads(r.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _wait_ready(url: str, sup: Supervisor) -> dict:
+    """Until the API answers; a progress line every 15 s; a component that dies ends it."""
+    t0 = last = time.monotonic()
+    while (health := _health(url)) is None:
+        if (dead := sup.crashed()) is not None:
+            raise LauncherError(
+                f"{dead.name} exited with code {dead.proc.returncode} while starting; "
+                f"see {dead.log}:\n{_tail(dead.log)}"
+            )
+        if time.monotonic() - last >= 15:
+            last = time.monotonic()
+            print(f"  waiting for the API server ({last - t0:.0f} s)", flush=True)
+        time.sleep(0.5)
+    return health
+
+
+def _install_handlers(sup: Supervisor) -> None:
+    def handler(signum: int, _frame: object) -> None:
+        if sup.stopping:
+            sup.hurry = True  # another signal while stopping: SIGKILL now
             return
-        time.sleep(3)
+        raise Stop(signum)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    airflow_home = settings.home / "airflow"
+    airflow_home.mkdir(parents=True, exist_ok=True)
+    marker = secrets.token_hex(8)
+    sup = Supervisor(marker, grace=args.stop_timeout)
+    _install_handlers(sup)
+    if port_open(args.port):
+        raise LauncherError(f"port {args.port} on {LOOPBACK} is in use; pass --port N")
+    if note := claim_run(airflow_home, marker):
+        print(note, flush=True)
+
+    code, reason = 0, "stopped"
+    try:
+        print("  preparing: warehouse, Airflow metadata, pools, dbt manifest", flush=True)
+        prepared = prepare(settings, port=args.port, emulator=args.emulator, supervisor=sup)
+        for name, argv in component_commands(prepared.env).items():
+            sup.add(_spawn(name, argv, prepared.env, prepared.log_dir))
+        write_run(airflow_home, marker, sup.sessions, args.port)
+        print(f"  starting {', '.join(c.name for c in sup.components)}", flush=True)
+        health = _wait_ready(prepared.url, sup)
+        states = ", ".join(
+            f"{k} {v.get('status')}" for k, v in health.items() if isinstance(v, dict)
+        )
+        print(
+            f"\n  Airflow UI: {prepared.url}\n  login: {prepared.username} / {prepared.password}\n"
+            f"  AIRFLOW_HOME: {prepared.airflow_home}\n"
+            + ("  market data: emulated (no Alpaca keys configured)\n" if prepared.emulated else "")
+            + f"  health: {states}\n  component logs: {prepared.log_dir}\n"
+            "  Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while (dead := sup.crashed()) is None:
+            time.sleep(0.5)
+        code, reason = 1, f"{dead.name} exited with code {dead.proc.returncode}"
+        print(f"  {reason}; last lines of {dead.log}:\n{_tail(dead.log)}", flush=True)
+    except Stop as stop:
+        reason = f"stopping on {stop}"
+    except LauncherError as exc:
+        code, reason = 1, "error"
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+    except Exception as exc:  # one line for the user, the rest of the story in the logs
+        code, reason = 1, "error"
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"error: {type(exc).__name__}: {message}", file=sys.stderr, flush=True)
+    finally:
+        sup.stopping = True
+        print(f"  {reason}: stopping {len(sup.components)} component(s)", flush=True)
+        for line in sup.stop().lines():
+            print(line, flush=True)
+        if sup.warehouse is not None:
+            sup.warehouse.stop()
+            print(f"  warehouse stopped (data kept in {settings.pg_data_dir})", flush=True)
+        elif settings.database_url is None:
+            print("  warehouse left running (it was running before; `tradewind db down`)")
+        release_run(airflow_home)
+        print("  Airflow stopped.", flush=True)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,40 +644,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--prepare-only", action="store_true", help="set everything up, print the env, exit"
     )
+    p.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=30,
+        help="seconds the components get to exit after a stop signal before being killed",
+    )
+    p.add_argument("--serve-logs", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
+    if args.serve_logs is not None:
+        serve_logs(args.serve_logs)
+        return 0
     if args.prepare_only:
         # stdout is for the exports alone (eval "$(... --prepare-only)"); dbt talks to stderr.
         with contextlib.redirect_stdout(sys.stderr):
             prepared = prepare(port=args.port, emulator=False)
-        _stop(prepared.children)
         for key in sorted(prepared.env):
             if key.startswith("AIRFLOW") and not key.startswith("AIRFLOW_CONN_"):
                 print(f"export {key}={shlex.quote(prepared.env[key])}")
         return 0
-    prepared = prepare(port=args.port, emulator=args.emulator)
-    banner = (
-        f"\n  Airflow UI: {prepared.url}\n  login: {prepared.username} / {prepared.password}\n"
-        f"  AIRFLOW_HOME: {prepared.airflow_home}\n"
-        + ("  market data: emulated (no Alpaca keys configured)\n" if prepared.children else "")
-    )
-    print(banner, flush=True)
-    standalone = _start_standalone(prepared.env)
-
-    def _terminate(*_: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
-    code = 0
     try:
-        code = standalone.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        _stop_standalone(standalone)
-        _stop(prepared.children)
-        print(banner.replace("Airflow UI", "Airflow stopped; UI was"), flush=True)
-    return code
+        return run(args)
+    except LauncherError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Stop:  # before anything was started
+        return 0
 
 
 if __name__ == "__main__":
