@@ -2,11 +2,14 @@
 
 Grain: one row per trading session T (``sessions``, NYSE session dates) and one column per symbol.
 
-- ``features[T, f, n]``: the feature marts' log changes at T (``lr_x = log x_T - log x_prev``,
-  where ``prev`` is the symbol's previous bar, as SQL ``lag()`` gives it). Known at the end of
-  session T. NaN where the symbol has no bar, or on its first bar.
+- ``features[T, f, n]``: the feature marts' log changes at T (``lr_x = ln(x_T / x_prev)``,
+  where ``prev`` is the symbol's previous bar, both bars of one price series: source,
+  adjustment basis and vendor history version). Known at the end of session T. NaN where the
+  symbol has no bar, on its first bar, and where no series holds both bars.
 - ``labels[T, n] = fwd_open_lr = log(open_{T+2} / open_{T+1})``: the return earned by weights
-  decided at the end of T (traded at the open of T+1). A label, never part of an observation.
+  decided at the end of T (traded at the open of T+1), both opens from one price series. A
+  label, never part of an observation; NaN (so the asset is unavailable at T) where no series
+  has both bars, e.g. where the sources switch between T+1 and T+2.
 - ``listed[T, n]``: the symbol has a bar at T (known at T).
 - ``available[T, n]``: the symbol may be held from open(T+1) to open(T+2): listed at T, T+1 and
   T+2 and its label is finite. This reads the *listing status* two sessions ahead (never a
@@ -262,32 +265,28 @@ class MarketData:
         symbols: Sequence[str] | None = None,
         vol_window: int = DEFAULT_VOL_WINDOW,
     ) -> MarketData:
-        """Compute the ``lr_*`` features and ``fwd_open_lr`` labels from a tidy OHLCV frame.
+        """Compute the features and ``fwd_open_lr`` labels from a tidy bars frame in memory.
 
-        ``bars_df``: ``symbol, session, open, high, low, close, volume``. This is the pandas
-        reference of the dbt marts: ``lr_x`` against the symbol's previous bar (SQL ``lag``),
-        null on its first bar and where x <= 0; the label on the session calendar (the union of
-        sessions in the frame), null when the symbol has no bar at T+1 or T+2.
+        ``bars_df``: ``symbol, session, open, high, low, close, volume`` and optionally
+        ``source, adjustment, history_version`` (several series per symbol, as raw.bars_daily).
+        The features are those of ``features.daily_features`` and the labels those of
+        ``features.forward_returns``, computed by their one pandas reference
+        (``tradewind.features.reference``), on the session calendar of the frame (the union of
+        its sessions): returns within one price series only, NaN where no same-series pair
+        exists, so that asset is unavailable for the decision. ``feature_names`` defaults to
+        the five ``lr_*``.
         """
+        from tradewind.features import reference
+
         bars = bars_df.copy()
-        bars["symbol"] = bars["symbol"].astype(str)
-        bars["session"] = pd.to_datetime(bars["session"]).dt.normalize()
-        bars = bars.sort_values(["symbol", "session"], kind="stable").reset_index(drop=True)
-        feats = bars[["symbol", "session"]].copy()
-        for col in OHLCV:
-            x = bars[col].astype(float)
-            logx = np.log(x.where(x > 0))
-            feats[f"lr_{col}"] = logx - logx.groupby(bars["symbol"]).shift(1)
-        log_open = np.log(
-            bars.pivot(index="session", columns="symbol", values="open").astype(float)
-        ).sort_index()
-        # Only sessions where the symbol has a bar carry a label (one row per bar, like the mart).
-        fwd = (log_open.shift(-2) - log_open.shift(-1)).where(log_open.notna())
-        labels = fwd.stack(future_stack=True).rename(LABEL).reset_index()
+        bars["session"] = pd.to_datetime(bars["session"]).dt.date
+        calendar = sorted(set(bars["session"]))
+        feats = reference.daily_features(bars, calendar)
+        labels = reference.forward_returns(bars, calendar)
         labels = labels[np.isfinite(labels[LABEL])]
         return cls.from_frames(
             feats,
-            labels,
+            labels[["symbol", "session", LABEL]],
             feature_names or DEFAULT_FEATURES,
             symbols=symbols,
             vol_window=vol_window,
@@ -302,24 +301,21 @@ class MarketData:
         symbols: Sequence[str] | None = None,
         vol_window: int = DEFAULT_VOL_WINDOW,
     ) -> MarketData:
-        """Numpy twin of :meth:`from_bars` for a complete [T, N, 5] OHLCV array (synthetic paths).
-
-        Every symbol is listed every session (finite open); features are the five ``lr_*``.
+        """Numpy twin of :meth:`from_bars` for a complete [T, N, 5] OHLCV array (synthetic paths:
+        one series per symbol). Every symbol with a finite open is listed; features are the
+        five ``lr_*``, with the reference's log change and label functions.
         """
+        from tradewind.features import reference
+
         ohlcv = np.asarray(ohlcv, dtype=np.float64)
         t_len, n, _ = ohlcv.shape
         if sessions is None:
             sessions = np.datetime64("2000-01-03", "D") + np.arange(t_len)
         if symbols is None:
             symbols = [f"SYN{i:02d}" for i in range(n)]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            logx = np.log(np.where(ohlcv > 0, ohlcv, np.nan))
-        lr = np.full_like(logx, np.nan)
-        lr[1:] = logx[1:] - logx[:-1]
-        features = lr.transpose(0, 2, 1)  # [T, 5, N]
-        labels = np.full((t_len, n), np.nan)
-        labels[: t_len - 2] = logx[2:, :, 0] - logx[1:-1, :, 0]
-        listed = np.isfinite(logx[:, :, 0])
+        features = reference.log_change(ohlcv, axis=0).transpose(0, 2, 1)  # [T, 5, N]
+        labels = reference.forward_open_lr(ohlcv[:, :, 0], axis=0)
+        listed = np.isfinite(ohlcv[:, :, 0]) & (ohlcv[:, :, 0] > 0)
         return cls.from_arrays(
             sessions,
             symbols,

@@ -8,7 +8,29 @@
     {{ return(windows | max) }}
 {%- endmacro %}
 
-{#- A window over the current bar and the n-1 bars before it, in session order. -#}
+{#- One price series of one symbol, in the order of the symbol's bars. -#}
+{% macro series_window() -%}
+    partition by symbol, source, adjustment, history_version order by bar_index
+{%- endmacro %}
+
+{#- The current bar and the n-1 bars of the symbol before it, within one price series: a bar
+    the series lacks in that span is simply absent, so callers check count(...) = n. -#}
 {% macro trailing(n) -%}
-    partition by symbol order by session rows between {{ n - 1 }} preceding and current row
+    {{ tradewind.series_window() }} range between {{ n - 1 }} preceding and current row
+{%- endmacro %}
+
+{#- Order of the candidate series of one (symbol, session), best first (var series_choice):
+    longest_run - the series with the longest unbroken run of bars ending here, counted up to
+                  lookback + 1 bars (so every window of the row is complete), then priority;
+    priority    - the highest-priority series that has the previous bar too, then any. -#}
+{% macro series_choice_order(lookback) -%}
+    {%- set choice = var('series_choice') -%}
+    {%- if choice == 'longest_run' -%}
+        least(run_bars, {{ lookback + 1 }}) desc, series_rank, source, adjustment, history_version
+    {%- elif choice == 'priority' -%}
+        linked desc, series_rank, source, adjustment, history_version
+    {%- else -%}
+        {{ exceptions.raise_compiler_error(
+            "var series_choice must be 'longest_run' or 'priority', not '" ~ choice ~ "'") }}
+    {%- endif -%}
 {%- endmacro %}

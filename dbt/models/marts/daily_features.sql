@@ -12,11 +12,19 @@ Time rule: a row at session T uses bars of sessions <= T only (the symbol's own 
 and other symbols' bars at T for the cross-sectional columns). "Previous" means the symbol's
 previous bar; gap_sessions says how many calendar sessions it skipped. Windows count bars.
 
-Incremental runs (keyed on session): every bar is compared with the copy this table was built
-from (prices, volume, source, adjustment, gap_sessions). A changed, new or deleted bar affects the
-rows of its symbol from that bar to `lookback` bars later; those rows' sessions are recomputed
-whole (the cross-sectional columns depend on every symbol of the session) and replace the old
-rows. The same rows as a full refresh, bit for bit: every aggregate runs in a fixed row order.
+One basis per return: every log change and window is computed within one price series
+(source, adjustment, history_version) from that series' own bars: a change needs the series'
+bars at the previous bar and this one, a window of n needs the series' bar at each of the
+symbol's last n bars, else it is null. Each row then takes all its features from one series
+(var series_choice, macro series_choice_order), named in series_source/_adjustment/
+_history_version; the price columns (source ... volume) stay the session's price bar.
+
+Incremental runs (keyed on session): every (symbol, session) is compared with the copy this
+table was built from (bars_digest covers every series' bar, plus gap_sessions). A changed, new
+or deleted bar affects the rows of its symbol from that bar to `lookback` bars later; those
+rows' sessions are recomputed whole (the cross-sectional columns depend on every symbol of the
+session) and replace the old rows. The same rows as a full refresh, bit for bit: every aggregate
+runs over a bounded frame in a fixed row order.
 -#}
 {%- set return_windows = var('return_windows') -%}
 {%- set ma_windows = var('ma_windows') -%}
@@ -26,10 +34,7 @@ rows. The same rows as a full refresh, bit for bit: every aggregate runs in a fi
 {%- set trailing_sizes = (return_windows + ma_windows + [volume_window, rsi_window]) | unique | list -%}
 
 with bars as (
-    select
-        symbol, session, source, adjustment, open, high, low, close, volume,
-        bar_index, prev_session, gap_sessions
-    from {{ ref('int_daily_bars') }}
+    select * from {{ ref('int_series_bars') }}
 ),
 
 {% if is_incremental() %}
@@ -40,11 +45,9 @@ diff as (
         b.bar_index,
         b.symbol is null
             or t.symbol is null
-            or (b.source, b.adjustment, b.open, b.high, b.low, b.close, b.volume, b.gap_sessions)
-               is distinct from
-               (t.source, t.adjustment, t.open, t.high, t.low, t.close, t.volume, t.gap_sessions)
+            or (b.bars_digest, b.gap_sessions) is distinct from (t.bars_digest, t.gap_sessions)
             as is_changed
-    from bars as b
+    from (select * from bars where is_price_bar) as b
     full outer join {{ this }} as t on t.symbol = b.symbol and t.session = b.session
 ),
 
@@ -89,6 +92,7 @@ scope_start as (
     select b.symbol, min(b.bar_index) - {{ lookback }} as first_bar_index
     from bars as b
     inner join affected_sessions as a on a.session = b.session
+    where b.is_price_bar
     group by b.symbol
 ),
 
@@ -103,48 +107,55 @@ scope as (
 ),
 {% endif %}
 
+-- The series' previous bar, when it is the symbol's previous bar.
+linked as (
+    select
+        scope.*,
+        coalesce(lag(bar_index) over by_series = bar_index - 1, false) as linked,
+        lag(open) over by_series   as prev_open,
+        lag(high) over by_series   as prev_high,
+        lag(low) over by_series    as prev_low,
+        lag(close) over by_series  as prev_close,
+        lag(volume) over by_series as prev_volume
+        {%- for n in return_windows %},
+        case when lag(bar_index, {{ n }}) over by_series = bar_index - {{ n }}
+            then lag(close, {{ n }}) over by_series end as close_back_{{ n }}
+        {%- endfor %}
+    from scope
+    window by_series as ({{ tradewind.series_window() }})
+),
+
 changes as (
     select
-        symbol,
-        session,
-        prev_session,
-        gap_sessions,
-        source,
-        adjustment,
-        lag(source) over by_symbol is not null
-            and (source, adjustment) is distinct from
-                (lag(source) over by_symbol, lag(adjustment) over by_symbol)
-            as source_changed,
-        open,
-        high,
-        low,
-        close,
-        volume,
+        linked.*,
         -- ln(x_T / x_prev) = ln x_T - ln x_prev, taken as the log of the ratio: no
         -- cancellation between two large logarithms, so small moves keep full precision.
-        ln(open / lag(open) over by_symbol)         as lr_open,
-        ln(high / lag(high) over by_symbol)         as lr_high,
-        ln(low / lag(low) over by_symbol)           as lr_low,
-        ln(close / lag(close) over by_symbol)       as lr_close,
+        case when linked then ln(open / prev_open) end      as lr_open,
+        case when linked then ln(high / prev_high) end      as lr_high,
+        case when linked then ln(low / prev_low) end        as lr_low,
+        case when linked then ln(close / prev_close) end    as lr_close,
         -- Zero volume (stale prints) has no logarithm: null, not an infinite change.
-        case
-            when volume > 0 and lag(volume) over by_symbol > 0
-                then ln(volume / lag(volume) over by_symbol)
-        end                                         as lr_volume,
-        ln(open / lag(close) over by_symbol)        as overnight_lr,
-        ln(close / open)                            as intraday_lr,
-        ln(high / low)                              as range_lr
-    from scope
-    window by_symbol as (partition by symbol order by session)
+        case when linked and volume > 0 and prev_volume > 0
+            then ln(volume / prev_volume) end               as lr_volume,
+        case when linked then ln(open / prev_close) end     as overnight_lr,
+        ln(close / open)                                    as intraday_lr,
+        ln(high / low)                                      as range_lr,
+        -- Start of the series' current run of consecutive bars (integers: exact in any scope;
+        -- the choice caps the run at lookback + 1, which an incremental scope always covers).
+        max(case when not linked then bar_index end) over (
+            {{ tradewind.series_window() }} rows between unbounded preceding and current row
+        )                                                   as run_start
+    from linked
 ),
 
 rolling as (
     select
         changes.*,
+        bar_index - run_start + 1                           as run_bars,
         {%- for n in return_windows %}
         -- The mean of the last n log changes telescopes to ln(close_T / close_{T-n}) / n; taken
         -- that way it is exact, so equal price ratios give equal means (and equal ranks).
-        ln(close / lag(close, {{ n }}) over by_symbol) / {{ n }}   as ret_mean_{{ n }},
+        ln(close / close_back_{{ n }}) / {{ n }}            as ret_mean_{{ n }},
         case when count(lr_close) over w{{ n }} = {{ n }}
             then stddev_samp(lr_close) over w{{ n }} end    as vol_{{ n }},
         {%- endfor %}
@@ -167,18 +178,57 @@ rolling as (
         end                                                 as rsi_{{ rsi_window }}
     from changes
     window
-        by_symbol as (partition by symbol order by session),
         {%- for n in trailing_sizes %}
         w{{ n }} as ({{ tradewind.trailing(n) }}){{ "," if not loop.last }}
         {%- endfor %}
 ),
 
-in_scope as (
-    select *
+-- One series per (symbol, session): all of a row's features come from it.
+chosen as (
+    select distinct on (symbol, session) *
     from rolling
     {%- if is_incremental() %}
     where session in (select session from affected_sessions)
     {%- endif %}
+    order by symbol, session, {{ tradewind.series_choice_order(lookback) }}
+),
+
+in_scope as (
+    select
+        symbol,
+        session,
+        prev_session,
+        gap_sessions,
+        price_source        as source,
+        price_adjustment    as adjustment,
+        source_changed,
+        price_open          as open,
+        price_high          as high,
+        price_low           as low,
+        price_close         as close,
+        price_volume        as volume,
+        source              as series_source,
+        adjustment          as series_adjustment,
+        history_version     as series_history_version,
+        lr_open,
+        lr_high,
+        lr_low,
+        lr_close,
+        lr_volume,
+        overnight_lr,
+        intraday_lr,
+        range_lr,
+        {%- for n in return_windows %}
+        ret_mean_{{ n }},
+        vol_{{ n }},
+        {%- endfor %}
+        {%- for n in ma_windows %}
+        ma_ratio_{{ n }},
+        {%- endfor %}
+        volume_ratio_{{ volume_window }},
+        rsi_{{ rsi_window }},
+        bars_digest
+    from chosen
 )
 
 select
