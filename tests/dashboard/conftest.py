@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg

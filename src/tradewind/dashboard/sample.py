@@ -131,6 +131,9 @@ def write_sample(
         _signals(cur, rng, sample)
         _broker(cur, rng, sample)
         conn.commit()
+    # Statistics, as autovacuum would gather them on a warehouse that filled over a year.
+    with connect(db_url, autocommit=True) as conn:
+        conn.execute("analyze")
     return sample
 
 

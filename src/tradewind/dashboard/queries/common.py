@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
+
 from tradewind import calendar
 from tradewind.dashboard.warehouse import Reader
 
@@ -60,7 +62,7 @@ def signal_curve(r: Reader, model: str) -> list[dict]:
 def weights_grid(r: Reader, model: str, version: int | None, sessions: int = 250) -> dict:
     """The last ``sessions`` sessions of a model's weights as a symbols x sessions grid.
 
-    Missing cells are 0 (the symbol was not held). ``version=None``: per session, the newest
+    Missing cells are 0 (the symbol was not held or had no weight row). ``version=None``: per session, the newest
     version that wrote weights.
     """
     if not r.has("signals.target_weights"):
@@ -68,32 +70,39 @@ def weights_grid(r: Reader, model: str, version: int | None, sessions: int = 250
     rows = r.rows(
         """
         with tw as (
-            select t.as_of_session, t.symbol, t.weight
-            from signals.target_weights as t
-            where t.model_name = %(model)s
-              and t.model_version = coalesce(%(version)s::int, (
-                  select max(t2.model_version) from signals.target_weights as t2
-                  where t2.model_name = t.model_name and t2.as_of_session = t.as_of_session))
+            select as_of_session, symbol, weight
+            from (
+                select t.as_of_session, t.symbol, t.weight, t.model_version,
+                       max(t.model_version) over (partition by t.as_of_session) as newest
+                from signals.target_weights as t
+                where t.model_name = %(model)s
+            ) as x
+            where model_version = coalesce(%(version)s::int, newest)
         ),
         s as (
             select distinct as_of_session from tw order by as_of_session desc limit %(n)s
-        ),
-        y as (select distinct symbol from tw where as_of_session in (select as_of_session from s))
-        select y.symbol,
-               array_agg(s.as_of_session order by s.as_of_session) as sessions,
-               array_agg(coalesce(tw.weight, 0) order by s.as_of_session) as weights
-        from y cross join s
-        left join tw on tw.symbol = y.symbol and tw.as_of_session = s.as_of_session
-        group by y.symbol order by y.symbol
+        )
+        select tw.symbol,
+               array_agg(tw.as_of_session order by tw.as_of_session) as sessions,
+               array_agg(tw.weight order by tw.as_of_session) as weights
+        from tw join s using (as_of_session)
+        group by tw.symbol order by tw.symbol
         """,
         {"model": model, "version": version, "n": sessions},
     )
     if not rows:
         return {"sessions": [], "symbols": [], "z": []}
+    # Sparse rows (a symbol appears only where it was held) onto the dense sessions axis; the
+    # grid's size is bounded (sessions x symbols), whatever the size of the table.
+    axis = np.array(sorted({d for row in rows for d in row["sessions"]}), dtype="datetime64[D]")
+    z = np.zeros((len(rows), len(axis)))
+    for k, row in enumerate(rows):
+        cols = np.searchsorted(axis, np.array(row["sessions"], dtype="datetime64[D]"))
+        z[k, cols] = row["weights"]
     return {
-        "sessions": [d.isoformat() for d in rows[0]["sessions"]],
+        "sessions": [str(d) for d in axis],
         "symbols": [row["symbol"] for row in rows],
-        "z": [row["weights"] for row in rows],
+        "z": z.tolist(),
     }
 
 
