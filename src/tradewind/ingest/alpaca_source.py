@@ -11,11 +11,16 @@ progress bar.
 Incremental: per (source, symbol, timeframe) the watermark says what is loaded; only the parts
 of the requested interval outside it are fetched, symbols with the same gaps in one request.
 Daily bars are stamped with their New York session date, intraday bars with their UTC open.
+
+Restatements: the forward gap of an incremental pull starts ``restatement_overlap_sessions``
+sessions early; the re-read bars are compared with the stored ones (``restatement``) and a
+series the vendor restated is fetched whole again, for the loader to replace.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -25,6 +30,7 @@ import pandas as pd
 from tradewind.ingest.batch import Batch, BatchMeta
 from tradewind.ingest.errors import IngestError, SourceError
 from tradewind.ingest.progress import NullProgress, ProgressSink
+from tradewind.ingest.restatement import Restatement, compare, overlap_start, read_stored
 from tradewind.ingest.retry import GaveUp, RetryPolicy, call_with_retries
 from tradewind.ingest.timeframes import Timeframe, parse_timeframe
 
@@ -261,8 +267,10 @@ def extract_alpaca(
         if incremental
         else {}
     )
+    overlap_sessions = int(getattr(settings, "restatement_overlap_sessions", 0) or 0)
     plan: dict[tuple, list[str]] = {}
     up_to_date: list[str] = []
+    overlap_from: dict[str, datetime] = {}  # re-read from here to detect a restatement
     for sym in symbols:
         ranges = gaps(lo, hi, marks.get(sym), tf)
         if not ranges:
@@ -270,61 +278,91 @@ def extract_alpaca(
                 raise IngestError(f"alpaca: {sym} has nothing loaded yet: give --start")
             up_to_date.append(sym)
             continue
+        if sym in marks:
+            last = marks[sym][1].to_pydatetime()
+            ov = overlap_start(marks[sym][1], tf, overlap_sessions)
+            if ov is not None and ranges[-1][0] > last:
+                # The forward gap starts a few sessions early: one request brings the new bars
+                # and the overlap to compare with what is stored.
+                ranges[-1] = (min(ranges[-1][0], ov), ranges[-1][1])
+                overlap_from[sym] = ov
         plan.setdefault(tuple(ranges), []).append(sym)
 
-    pages: list[dict[str, list[dict]]] = []
-    n_requests = n_pages = 0
+    counters = {"requests": 0, "pages": 0}
     fetched: dict[str, list[list[str]]] = {}
-    units = [
-        (rng, group[i : i + symbols_per_request])
-        for ranges, group in plan.items()
-        for rng in ranges
-        for i in range(0, len(group), symbols_per_request)
-    ]
-    task = progress.task(f"alpaca {tf.label} pages", total=None) if units else 0
-    for (a, b), chunk in units:
-        request = StockBarsRequest(
-            symbol_or_symbols=chunk, timeframe=tf.to_alpaca(), start=a, end=b,
-            adjustment=adj_enum, feed=feed_enum,
-        )  # fmt: skip
-        params = _params(request)
-        params["limit"] = page_size
-        token: str | None = None
-        seen: set[str] = set()
-        n_requests += 1
-        for sym in chunk:
-            fetched.setdefault(sym, []).append([a.isoformat(), b.isoformat()])
-        while True:
-            page_params = {**params, **({"page_token": token} if token else {})}
-            try:
-                response = call_with_retries(
-                    lambda p=page_params: client.get("/stocks/bars", p),
-                    policy, retryable=_retryable, server_wait=_server_wait, describe=_describe,
-                    what=f"alpaca bars page {n_pages + 1}",
-                )  # fmt: skip
-            except GaveUp as exc:
-                raise SourceError(
-                    f"alpaca: giving up after {exc.attempts} attempts in {exc.seconds:.1f}s: "
-                    f"{_describe(exc.last)}"
-                ) from None
-            except Exception as exc:  # noqa: BLE001 - not retryable: one clear line
-                raise SourceError(f"alpaca: request failed: {_describe(exc)}") from None
-            n_pages += 1
-            if not isinstance(response, dict) or not isinstance(response.get("bars"), dict):
-                raise SourceError("alpaca: malformed response: no 'bars' object")
-            pages.append(response["bars"])
-            progress.advance(task)
-            token = response.get("next_page_token")
-            if not token:
-                break
-            if token in seen or n_pages >= _MAX_PAGES:
-                raise SourceError("alpaca: the server repeats a page token (pagination loop)")
-            seen.add(token)
+    task = progress.task(f"alpaca {tf.label} pages", total=None) if plan else 0
 
-    frame = _frame_from_pages(pages, tf)
+    def fetch(plan: dict[tuple, list[str]]) -> list[dict[str, list[dict]]]:
+        pages: list[dict[str, list[dict]]] = []
+        units = [
+            (rng, group[i : i + symbols_per_request])
+            for ranges, group in plan.items()
+            for rng in ranges
+            for i in range(0, len(group), symbols_per_request)
+        ]
+        for (a, b), chunk in units:
+            request = StockBarsRequest(
+                symbol_or_symbols=chunk, timeframe=tf.to_alpaca(), start=a, end=b,
+                adjustment=adj_enum, feed=feed_enum,
+            )  # fmt: skip
+            params = _params(request)
+            params["limit"] = page_size
+            token: str | None = None
+            seen: set[str] = set()
+            counters["requests"] += 1
+            for sym in chunk:
+                fetched.setdefault(sym, []).append([a.isoformat(), b.isoformat()])
+            while True:
+                page_params = {**params, **({"page_token": token} if token else {})}
+                try:
+                    response = call_with_retries(
+                        lambda p=page_params: client.get("/stocks/bars", p),
+                        policy, retryable=_retryable, server_wait=_server_wait,
+                        describe=_describe, what=f"alpaca bars page {counters['pages'] + 1}",
+                    )  # fmt: skip
+                except GaveUp as exc:
+                    raise SourceError(
+                        f"alpaca: giving up after {exc.attempts} attempts in {exc.seconds:.1f}s: "
+                        f"{_describe(exc.last)}"
+                    ) from None
+                except Exception as exc:  # noqa: BLE001 - not retryable: one clear line
+                    raise SourceError(f"alpaca: request failed: {_describe(exc)}") from None
+                counters["pages"] += 1
+                if not isinstance(response, dict) or not isinstance(response.get("bars"), dict):
+                    raise SourceError("alpaca: malformed response: no 'bars' object")
+                pages.append(response["bars"])
+                progress.advance(task)
+                token = response.get("next_page_token")
+                if not token:
+                    break
+                if token in seen or counters["pages"] >= _MAX_PAGES:
+                    raise SourceError("alpaca: the server repeats a page token (pagination loop)")
+                seen.add(token)
+        return pages
+
+    frame = _frame_from_pages(fetch(plan), tf)
+    notes: list[str] = []
+    restated: dict[str, Restatement] = {}
+    if overlap_from:
+        frame, restated, note = _check_overlap(
+            frame, tf, url, tf.storage_source(source_name), marks, overlap_from
+        )
+        notes.append(note)
+        if restated:
+            # The whole history of each restated series, again: the loader replaces it.
+            again: dict[tuple, list[str]] = {}
+            for sym in restated:
+                first = marks[sym][0].to_pydatetime()
+                since = first if lo is None else min(lo, first)
+                again.setdefault(((since, hi),), []).append(sym)
+            frame = frame[~frame["symbol"].isin(list(restated))]
+            frame = pd.concat([frame, _frame_from_pages(fetch(again), tf)], ignore_index=True)
+            notes.append(f"restated by the vendor, whole history re-pulled: {', '.join(restated)}")
+    n_requests, n_pages = counters["requests"], counters["pages"]
     got = set(frame["symbol"].unique().tolist()) if len(frame) else set()
     asked = [s for ranges, group in plan.items() for s in group]
-    notes = [f"{len(up_to_date)} symbol(s) already loaded up to {end}: nothing fetched"] if up_to_date else []  # fmt: skip
+    if up_to_date:
+        notes.insert(0, f"{len(up_to_date)} symbol(s) already loaded up to {end}: nothing fetched")
     meta = BatchMeta(
         source=source_name,
         timeframe=tf.label,
@@ -332,11 +370,45 @@ def extract_alpaca(
         symbols=list(symbols),
         start=start,
         end=end,
-        params={"feed": str(feed_enum.value), "page_size": page_size, "incremental": incremental},
+        params={
+            "feed": str(feed_enum.value),
+            "page_size": page_size,
+            "incremental": incremental,
+            "restated": {sym: asdict(r) | {"detail": r.detail} for sym, r in restated.items()},
+        },  # fmt: skip
         missing_symbols=sorted(s for s in asked if s not in got),
         notes=notes,
         requests=n_requests,
         pages=n_pages,
         fetched=fetched,
     )
-    return Batch(frame=frame, meta=meta)
+    return Batch(frame=frame.reset_index(drop=True), meta=meta)
+
+
+def _check_overlap(
+    frame: pd.DataFrame, tf: Timeframe, url: str | None, source: str,
+    marks: dict[str, tuple[pd.Timestamp, pd.Timestamp]], overlap_from: dict[str, datetime],
+) -> tuple[pd.DataFrame, dict[str, Restatement], str]:  # fmt: skip
+    """Compare the re-read overlap with the stored bars; drop the overlap rows of the series
+    that did not change (they are loaded already). Returns (frame, restated, note)."""
+    t = tf.time_column
+    stored = read_stored(url, tf, source, overlap_from)
+    # The last loaded bar time per symbol, in the frame's time representation.
+    last = {}
+    for sym in overlap_from:
+        mark = marks[sym][1]
+        last[sym] = mark.tz_convert(NY_TZ).tz_localize(None).normalize() if tf.daily else mark
+    limit = frame["symbol"].map(last)
+    if tf.daily:
+        in_overlap = frame["symbol"].isin(list(last)) & (frame[t] <= limit.astype("datetime64[ns]"))
+    else:
+        in_overlap = frame["symbol"].isin(list(last)) & (
+            frame[t] <= pd.to_datetime(limit, utc=True)
+        )
+    restated = compare(stored, frame[in_overlap], tf)
+    keep = ~in_overlap | frame["symbol"].isin(list(restated))
+    note = (
+        f"re-read {int(in_overlap.sum())} loaded bar(s) of {len(overlap_from)} symbol(s) to "
+        f"detect restatements: {len(restated)} restated"
+    )
+    return frame[keep], restated, note

@@ -12,6 +12,10 @@ the transaction, under an advisory lock that makes loaders of one source and tab
 every row is new and the rows are copied straight into the bars table instead: the same outcome
 in one pass instead of two, which is what a first or backfill load of a large file set needs.
 
+A series the vendor restated (``meta.params["restated"]``, see ``restatement``) first loses its
+stored rows, its watermark restarts and its ``history_version`` moves on; every row a load adds
+to a series carries the series' current version (``ops.ingest_watermarks.history_version``).
+
 The upsert only rewrites a row whose values changed (``... DO UPDATE ... WHERE (t.open, ...) IS
 DISTINCT FROM (excluded.open, ...)``), so re-running an ingest leaves the bars table untouched;
 new and updated rows are told apart by ``xmax = 0`` on the returned rows.
@@ -260,6 +264,7 @@ def _write_bars(conn, v: ValidatedBatch, tf: Timeframe, source: str, run_id: int
         {"s": spans["symbol"].tolist(), "lo": spans["lo"].tolist(), "hi": spans["hi"].tolist(),
          "n": spans["n"].tolist()},
     )  # fmt: skip
+    _replace_restated(conn, v, tf, params)
     overlap = conn.execute(_overlap_sql(tf), params).fetchone()[0]
     new_by_symbol: dict[str, int] | None = None
     if not overlap:
@@ -298,7 +303,47 @@ def _write_bars(conn, v: ValidatedBatch, tf: Timeframe, source: str, run_id: int
         _WATERMARK_SQL,
         {**params, "new_symbols": list(new_by_symbol), "new_counts": list(new_by_symbol.values())},
     )
+    # Rows this run wrote into a series past its first history carry that history's version.
+    conn.execute(_VERSION_SQL.format(table=tf.table), params)
     return int(n_new), int(n_updated)
+
+
+# Restatement (see restatement.py): the series' old history goes, its watermark restarts at
+# the re-pulled span and its history_version moves on, all in the load's transaction.
+_RESTATE_SQL = """
+update ops.ingest_watermarks w
+set first_time = s.first_time, last_time = s.last_time, rows_loaded = 0,
+    history_version = w.history_version + 1, restated_at = now()
+from _tw_span s
+where w.source = %(source)s and w.timeframe = %(timeframe)s and w.symbol = s.symbol
+  and w.symbol = any(%(restated)s)
+returning w.symbol, w.history_version
+"""
+_VERSION_SQL = """
+update {table} b set history_version = w.history_version
+from ops.ingest_watermarks w
+where w.source = %(source)s and w.timeframe = %(timeframe)s and w.history_version <> 1
+  and b.source = w.source and b.symbol = w.symbol and b.run_id = %(run_id)s
+  and b.history_version <> w.history_version
+"""
+
+
+def _replace_restated(conn, v: ValidatedBatch, tf: Timeframe, params: dict) -> dict[str, int]:
+    """Delete the stored history of the batch's restated series and bump their version.
+    Returns {symbol: new history_version}."""
+    wanted = list((v.meta.params.get("restated") or {}).keys())
+    if not wanted:
+        return {}
+    present = set(v.valid["symbol"].unique().tolist())
+    symbols = [s for s in wanted if s in present]
+    if not symbols:
+        return {}
+    conn.execute(
+        f"delete from {tf.table} where source = %(source)s and symbol = any(%(restated)s)",
+        {**params, "restated": symbols},
+    )
+    rows = conn.execute(_RESTATE_SQL, {**params, "restated": symbols}).fetchall()
+    return {sym: int(ver) for sym, ver in rows}
 
 
 _ACTIONS_SQL = """
@@ -405,6 +450,21 @@ def _write_quarantine(conn, v: ValidatedBatch, run_id: int, source: str) -> None
             cp.write_row((run_id, source, tf, sym, bar_time, list(reasons), payload))
 
 
+def _restatement_warnings(v: ValidatedBatch) -> pd.DataFrame | None:
+    """One ``restatement`` warning per restated series of the batch (see restatement.py)."""
+    restated = v.meta.params.get("restated") or {}
+    if not restated:
+        return None
+    return pd.DataFrame(
+        {
+            "symbol": list(restated),
+            "bar_time": [r.get("bar_time", "") for r in restated.values()],
+            "kind": "restatement",
+            "detail": [r.get("detail", "") for r in restated.values()],
+        }
+    )
+
+
 def _write_warnings(conn, v: ValidatedBatch, run_id: int, source: str) -> None:
     if v.warnings.empty:
         return
@@ -504,6 +564,9 @@ def load(
 
     t0 = time.perf_counter()
     v = validated
+    extra = _restatement_warnings(v)
+    if extra is not None and v.ok:
+        v.warnings = pd.concat([v.warnings, extra], ignore_index=True)
     tf = parse_timeframe(v.meta.timeframe)
     source = v.meta.storage_source
     gate = _GateThread(gate_check) if gate_check is not None else None
