@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import yaml
+
 from tradewind.rl.agents import AgentConfig, load_agent
 
 # Short windows so a tiny run has a train, a validation and a test window of its own.
@@ -33,3 +38,58 @@ def tiny_agent(symbols: list[str], **overrides) -> AgentConfig:
             **overrides,
         },
     )
+
+
+# The registry tests' real-bars fixture: 10 Yahoo symbols, 2009-10..2010-12.
+YAHOO_CSV = Path(__file__).parents[1] / "features" / "fixtures" / "yahoo_daily_10.csv"
+YAHOO_SYMBOLS = ["AAPL", "JPM", "KO", "MSFT", "WMT", "XOM"]
+YAHOO_WINDOWS = {
+    "train": {"start": "2009-11-02", "end": "2010-03-31"},
+    "validation": {"start": "2010-04-01", "end": "2010-07-30"},
+    "test": {"start": "2010-08-02", "end": "2010-12-28"},
+}
+
+
+def load_yahoo_bars(url: str) -> None:
+    import io
+
+    import pandas as pd
+    import psycopg
+
+    bars = pd.read_csv(YAHOO_CSV, float_precision="round_trip")
+    out = bars[["symbol", "session", "open", "high", "low", "close", "volume"]].copy()
+    out["source"], out["adjustment"] = "csv", "split"
+    buf = io.StringIO()
+    out.to_csv(buf, index=False, header=False, float_format="%.17g")
+    cols = "symbol, session, open, high, low, close, volume, source, adjustment"
+    with psycopg.connect(url) as c, c.cursor() as cur:
+        with cur.copy(f"copy raw.bars_daily ({cols}) from stdin with (format csv)") as cp:
+            cp.write(buf.getvalue())
+
+
+def write_agent(path: Path, **overrides: Any) -> Path:
+    """A tiny agent file over the Yahoo fixture (seconds of training)."""
+    data: dict[str, Any] = {
+        "name": path.stem,
+        "description": "tiny test agent",
+        "algorithm": {"name": "PPO", "lr": 0.001, "gamma": 0.9, "lambda": 0.9,
+                      "train_batch_size": 512, "minibatch_size": 128, "num_epochs": 2},
+        "model": {"hidden": 4, "head_hidden": 8, "vf_hidden": 8},
+        "universe": YAHOO_SYMBOLS,
+        "window": 8,
+        "episode_length": 32,
+        "windows": YAHOO_WINDOWS,
+        "seed": 3,
+        "budget": {"timesteps": 1024},
+        "runners": {"num_env_runners": 0, "num_envs_per_env_runner": 8},
+        "checkpoint": {"every_iterations": 1},
+        "early_stopping": {"eval_every": 1},
+    }  # fmt: skip
+    for key, value in overrides.items():
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
