@@ -9,10 +9,12 @@ account snapshot and writes a reconciliation report.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from tradewind import calendar as nyse
@@ -147,6 +149,20 @@ def rebalance(
             if missing:
                 raise RiskBreach([f"no close price on {session} for {', '.join(missing)}"])
             not_tradable = [x for x in symbols if assets[x] and not assets[x].tradable]
+            # Our own open buys of this session (an earlier, interrupted run) hold buying power
+            # the broker no longer reports; they are part of this plan, so count it back in, or a
+            # re-run would plan smaller orders than the first run did.
+            ours = {
+                client_order_id(account.account_id, session, targets.model_name, x, "buy"): x
+                for x in universe
+            }
+            held = sum(
+                (o.qty or 0.0) * prices[ours[o.client_order_id]]
+                for o in b.open_orders()
+                if o.client_order_id in ours
+            )
+            if held:
+                account = dataclasses.replace(account, buying_power=account.buying_power + held)
             plan = plan_rebalance(
                 targets.weights, positions, prices, account, assets,
                 PlanConfig.from_settings(s), rates=b.cost_rates(universe, session),
@@ -278,7 +294,7 @@ def _positions(b) -> list[dict]:
         out.append(
             {
                 "symbol": p.symbol,
-                "qty": float(p.qty),
+                "qty": Decimal(p.qty),  # exact: reconciliation must match the broker
                 "avg_entry_price": float(p.avg_entry_price) if p.avg_entry_price else None,
                 "market_value": float(p.market_value) if p.market_value else None,
                 "current_price": float(p.current_price) if p.current_price else None,

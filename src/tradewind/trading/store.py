@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -355,8 +356,9 @@ def record_snapshot(
             "session) do update set cash = excluded.cash, equity = excluded.equity, "
             "buying_power = excluded.buying_power, raw = excluded.raw, taken_at = now()",
             (
-                broker, account.account_id, session, account.cash, account.equity,
-                account.buying_power, Jsonb(_jsonable(account.raw)),
+                broker, account.account_id, session, _exact(account, "cash"),
+                _exact(account, "equity"), _exact(account, "buying_power"),
+                Jsonb(_jsonable(account.raw)),
             ),
         )  # fmt: skip
 
@@ -370,6 +372,12 @@ def record_reconciliation(conn, broker, account_id, session, fill_session, repor
             "report = excluded.report, created_at = now()",
             (broker, account_id, session, fill_session, Jsonb(_jsonable(report))),
         )
+
+
+def _exact(account: Account, name: str) -> Any:
+    """The broker's own decimal string when it sent one (Alpaca does), else the float."""
+    text = account.raw.get(name)
+    return Decimal(text) if isinstance(text, str) else getattr(account, name)
 
 
 def _jsonable(x: Any) -> Any:
