@@ -21,11 +21,21 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-# The TimescaleDB test server (PGlite build, Node.js). Skipped quietly when npm is absent:
-# those tests then skip with a reason.
+# The TimescaleDB test server (PGlite build, Node.js): npm ci from the committed lock file whenever
+# node_modules is missing, partial or older than the lock (npm ci writes the stamp
+# node_modules/.package-lock.json last). Without npm: a note on a laptop (those tests skip with a
+# reason), an error under CI=true (where they must run, never skip).
+PGLITE_DIR := tests/timescale/pglite
+PGLITE_STAMP := $(PGLITE_DIR)/node_modules/.package-lock.json
+
 node-deps:
 	@if command -v npm >/dev/null 2>&1; then \
-	  cd tests/timescale/pglite && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }; \
+	  if [ ! -f $(PGLITE_STAMP) ] || [ $(PGLITE_DIR)/package-lock.json -nt $(PGLITE_STAMP) ] \
+	     || [ ! -d $(PGLITE_DIR)/node_modules/@electric-sql/pglite-socket ]; then \
+	    cd $(PGLITE_DIR) && npm ci --no-audit --no-fund --silent; \
+	  fi; \
+	elif [ "$${CI:-}" = "true" ]; then \
+	  echo "CI=true but npm is not on PATH: the TimescaleDB tests need Node.js and npm"; exit 1; \
 	else echo "npm not found: TimescaleDB tests will be skipped"; fi
 
 # Airflow UI on a laptop: `airflow standalone` with the project's DAGs and plugin against the

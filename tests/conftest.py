@@ -102,19 +102,56 @@ def tw_env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path):
     reset_settings_cache()
 
 
+# --- real components that may be absent on a laptop, never in CI -----------------------------
+# Under CI=true (GitHub Actions, GitLab and most CI systems set it) a test that needs a real
+# component fails instead of skipping: a green CI run must mean every real part ran.
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+# The shared real data set (``../shared/data``); TRADEWIND_SHARED_DATA points elsewhere.
+SHARED_DATA = Path(
+    os.environ.get("TRADEWIND_SHARED_DATA") or PROJECT_ROOT.parent / "shared" / "data"
+)
+
+
+def skip_unless_ci(reason: str) -> None:
+    """Skip with ``reason`` on a developer's machine; fail with it under CI=true."""
+    if IN_CI:
+        pytest.fail(f"CI=true and a real component is missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_path(path: Path, what: str) -> Path:
+    """``path`` when it exists; else a skip (a failure under CI=true) naming ``what``."""
+    if not path.exists():
+        skip_unless_ci(f"{what} is not here ({path})")
+    return path
+
+
 def start_pglite_or_skip(wait_ms: int = 30_000):
-    """A started PGlite TimescaleDB server, or a skip with the reason it cannot run here."""
+    """A started PGlite TimescaleDB server, or a skip with the reason it cannot run here
+    (a failure under CI=true: ``make test`` installs its npm packages)."""
     from tradewind.db.pglite import PGliteTimescale, PGliteUnavailable, unavailable_reason
 
     reason = unavailable_reason()
     if reason:
-        pytest.skip(reason)
+        skip_unless_ci(reason)
     server = PGliteTimescale(wait_ms=wait_ms)
     try:
         server.start()
     except PGliteUnavailable as exc:
-        pytest.skip(str(exc))
+        skip_unless_ci(str(exc))
     return server
+
+
+@pytest.fixture(scope="session")
+def ci_skip():
+    """``skip_unless_ci`` for tests that check for a component themselves."""
+    return skip_unless_ci
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (real daily bars); skipped when absent, a failure under CI=true."""
+    return require_path(SHARED_DATA, "the shared real data set")
 
 
 @pytest.fixture(scope="session")

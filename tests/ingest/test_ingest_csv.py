@@ -10,7 +10,6 @@ import pytest
 from ingest_helpers import bars, rows, scalar
 
 from tradewind.ingest import IngestError, SourceError, extract, run_ingest
-from tradewind.settings import PROJECT_ROOT
 
 # The shared set's column order; the loader must read by name.
 YAHOO_HEADER = "Date,High,Low,Open,Close,Volume,Adj Close"
@@ -152,14 +151,11 @@ def test_unreadable_inputs_are_clear_errors(tmp_path):
         extract("csv")
 
 
-SHARED = PROJECT_ROOT.parent / "shared" / "data" / "sp100_daily_yahoo_2000_2020"
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not SHARED.is_dir(), reason="the shared real data set is not here")
-def test_the_shared_real_set_loads(db_url):
+def test_the_shared_real_set_loads(db_url, shared_data):
     """491,669 real rows: everything loads except the partial bars of 2020-10-28."""
-    s = run_ingest("csv", None, as_of=DATA_TIME, url=db_url, paths=str(SHARED))
+    shared = shared_data / "sp100_daily_yahoo_2000_2020"
+    s = run_ingest("csv", None, as_of=DATA_TIME, url=db_url, paths=str(shared))
     assert s.rows_in == 491_669
     assert s.rows_quarantined == 101  # one partial bar per file
     assert s.quarantine_reasons["session not closed at as-of time"] == 101

@@ -51,9 +51,9 @@ def test_timescaledb_is_available_and_loads(fresh_timescale_url: str):
         assert bucket.isoformat().startswith("2024-03-04T14:00:00")
 
 
-def test_start_stop_and_context_manager():
+def test_start_stop_and_context_manager(ci_skip):
     if unavailable_reason():
-        pytest.skip(unavailable_reason())
+        ci_skip(unavailable_reason())
     server = PGliteTimescale()
     with pytest.raises(PGliteStartError):
         _ = server.url  # not started yet
