@@ -1,0 +1,136 @@
+"""Fixtures of the signal tests (reusable by other test folders: import from here).
+
+``signals_warehouse``: a template database on the test server holding the shipped universes,
+synthetic bars of six DOW30 names ingested through the real pipeline (quality gate and
+loader), the dbt feature marts built by dbt, and one tiny agent trained by the training code
+(``tradewind.rl.train.train``, real RLlib PPO, a few thousand steps) and registered in the
+registry as the production version of model ``tiny``. Built once per session (about a
+minute); ``signals_db`` gives each test its own copy (``CREATE DATABASE ... TEMPLATE``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from signals_testlib import BARS_END, BARS_START, MODEL, SYMBOLS, WINDOWS, build_features
+
+
+@dataclass(frozen=True)
+class SignalsWarehouse:
+    server_url: str
+    template: str
+    artifact_uri: str
+    dbt_target: Path
+
+    def url(self, db: str) -> str:
+        from urllib.parse import urlsplit, urlunsplit
+
+        return urlunsplit(urlsplit(self.server_url)._replace(path="/" + db))
+
+    def clone(self, name: str) -> str:
+        with psycopg.connect(self.url("postgres"), autocommit=True) as c:
+            c.execute(f'drop database if exists "{name}" with (force)')
+            c.execute(f'create database "{name}" template "{self.template}"')
+        return self.url(name)
+
+    def drop(self, name: str) -> None:
+        with psycopg.connect(self.url("postgres"), autocommit=True) as c:
+            c.execute(f'drop database if exists "{name}" with (force)')
+
+
+def tiny_agent():
+    from tradewind.rl.agents import load_agent
+
+    return load_agent("demo").with_overrides(
+        **{
+            "name": MODEL,
+            "universe": "DOW30",
+            "window": 8,
+            "episode_length": 32,
+            "windows": WINDOWS,
+            "algorithm.train_batch_size": 256,
+            "algorithm.minibatch_size": 64,
+            "algorithm.num_epochs": 1,
+            "budget.timesteps": 512,
+            "runners.num_envs_per_env_runner": 4,
+            "checkpoint.every_iterations": 1,
+            "early_stopping.eval_every": 1,
+        }
+    )
+
+
+def train_tiny(url: str, out: Path) -> str:
+    """Train the tiny agent on the warehouse's features; return its artifact folder."""
+    from tradewind.rl.data import load_market_data
+    from tradewind.rl.train import train
+
+    agent = tiny_agent()
+    data = load_market_data(
+        url, SYMBOLS, WINDOWS["train"]["start"], WINDOWS["test"]["end"], agent.features,
+        warmup_sessions=agent.window,
+    )  # fmt: skip
+    run_id = str(uuid.uuid4())
+    result = train(agent, data, out / run_id, run_id=run_id)
+    return str(getattr(result, "artifact_uri", None) or out / run_id)
+
+
+@pytest.fixture(scope="session")
+def signals_warehouse(pg_server_url: str, template_db: str, tmp_path_factory):
+    from tradewind.ingest.pipeline import run_ingest
+    from tradewind.ingest.universe_load import load_universe_members
+    from tradewind.registry import register_candidate, set_stage
+
+    tmp = tmp_path_factory.mktemp("signals_wh")
+    wh = SignalsWarehouse(pg_server_url, f"tw_signals_{os.getpid()}", "", tmp / "dbt-target")
+    # Built in a scratch database, then copied into the template (a template must have no
+    # connections while it is copied, and building leaves some open for a moment).
+    build_name = wh.template.replace("signals", "signals_build")
+    with psycopg.connect(wh.url("postgres"), autocommit=True) as c:
+        c.execute(f'drop database if exists "{build_name}" with (force)')
+        c.execute(f'create database "{build_name}" template "{template_db}"')
+    url = wh.url(build_name)
+    load_universe_members(url)
+    run_ingest("synthetic", SYMBOLS, BARS_START.isoformat(), BARS_END.isoformat(), "1Day",
+               as_of=dt.datetime(2019, 7, 1, tzinfo=dt.UTC), url=url)  # fmt: skip
+    build_features(url, wh.dbt_target)
+    artifact = train_tiny(url, tmp / "artifacts")
+    mv = register_candidate(url, MODEL, artifact)
+    set_stage(url, MODEL, mv.version, "production", by="tests", reason="signals fixture")
+    with psycopg.connect(wh.url("postgres"), autocommit=True) as c:
+        c.execute(f'drop database if exists "{wh.template}" with (force)')
+        c.execute(f'create database "{wh.template}" template "{build_name}"')
+        c.execute(f'drop database if exists "{build_name}" with (force)')
+    wh = SignalsWarehouse(pg_server_url, wh.template, artifact, wh.dbt_target)
+    yield wh
+    wh.drop(wh.template)
+
+
+@pytest.fixture
+def signals_db(signals_warehouse: SignalsWarehouse):
+    """A private copy of the signals warehouse for one test."""
+    name = f"tw_sig_{uuid.uuid4().hex[:10]}"
+    url = signals_warehouse.clone(name)
+    yield url
+    signals_warehouse.drop(name)
+
+
+@pytest.fixture
+def signals_env(monkeypatch: pytest.MonkeyPatch, signals_db: str, tmp_path: Path):
+    """Settings pointed at a private signals warehouse, a local weights folder and an empty
+    ensembles folder (tests add ensembles there)."""
+    from tradewind.settings import reset_settings_cache
+
+    monkeypatch.setenv("DATABASE_URL", signals_db)
+    monkeypatch.setenv("TRADEWIND_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TRADEWIND_WEIGHTS_DIR", str(tmp_path / "weights"))
+    (tmp_path / "ensembles").mkdir()
+    monkeypatch.setenv("TRADEWIND_ENSEMBLES_DIR", str(tmp_path / "ensembles"))
+    reset_settings_cache()
+    yield signals_db
+    reset_settings_cache()
