@@ -1,0 +1,122 @@
+"""The simulated broker: backtest parity with the environment, warehouse-backed rebalances and
+reconciliations, and the demo step."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+from conftest import SYMBOLS, T1, WEIGHTS, T, bar, insert_targets
+from rich.console import Console
+
+from tradewind import calendar as nyse
+from tradewind.rl.core import CostConfig
+from tradewind.trading.parity import broker_backtest, parity_report
+from tradewind.trading.service import rebalance, reconcile
+from tradewind.trading.sim_broker import Bars
+
+
+@pytest.fixture(scope="module")
+def bars() -> Bars:
+    from conftest import dataset
+
+    return Bars(dataset().daily)
+
+
+def random_weights(bars: Bars, n: int = 30, seed: int = 0) -> pd.DataFrame:
+    sessions = sorted(set(bars.frame["session"]))
+    days = sessions[22 : 22 + n]
+    w = np.random.default_rng(seed).dirichlet(np.ones(len(SYMBOLS) + 1), size=n)[:, :-1]
+    return pd.DataFrame(w, index=pd.to_datetime(days), columns=SYMBOLS)
+
+
+@pytest.mark.parametrize("costs", [CostConfig(10, 0.0), CostConfig(25, 0.3)], ids=str)
+def test_parity_with_the_env_in_continuous_mode(bars, costs):
+    rep = parity_report(bars, random_weights(bars), costs=costs, quantities="continuous")
+    assert rep.sessions == 30
+    assert rep.max_abs_return_diff < 1e-9 and rep.final_value_rel_diff < 1e-9
+
+
+def test_whole_shares_difference_is_reported(bars):
+    weights = random_weights(bars)
+    whole = parity_report(bars, weights, quantities="whole", initial_cash=20_000)
+    assert 1e-7 < whole.max_abs_return_diff < 5e-3  # rounding to shares: small, not zero
+    assert "max |daily return diff|" in whole.line()
+
+
+def test_sim_fee_is_the_env_cost_of_the_achieved_book(bars):
+    # One step from cash, computed here from raw prices: fee f solves f = rate * A * V / (V - f)
+    # with A the dollars put into shares at the open (h = 0, w_i = a_i / (V - f)).
+    w = random_weights(bars, n=1)
+    rec = broker_backtest(bars, w, costs=CostConfig(10, 0.0), initial_cash=50_000)
+    t1 = nyse.next_session(w.index[0].date())
+    opens = {s: bars.open(s, t1) for s in SYMBOLS}
+    v = 50_000.0
+    # The planner sizes a_i = w_i * V * (1 - c), c = rate * sum(w); check the fee from a_i.
+    c = 1e-3 * w.iloc[0].sum()
+    a = (w.iloc[0] * v * (1 - c)).sum()
+    fee = (v - math.sqrt(v * v - 4 * v * 1e-3 * a)) / 2
+    assert rec["fee"].iloc[0] == pytest.approx(fee, rel=1e-12)
+    assert rec["fee"].iloc[0] == pytest.approx(c * v, rel=1e-12)
+    assert all(opens.values())
+
+
+def sim_positions(db_url: str) -> dict[str, float]:
+    with psycopg.connect(db_url) as c:
+        (pos,) = c.execute("select positions from broker.sim_accounts").fetchone()
+    return pos
+
+
+def test_sim_rebalance_reconcile_and_rerun(warehouse):
+    res = rebalance(T, "sim")
+    assert res.sent == 4 and not res.errors
+    again = rebalance(T, "sim")
+    assert again.sent == 0 and again.found == 4
+    rec = reconcile(T, "sim")
+    pos = sim_positions(warehouse)
+    with psycopg.connect(warehouse) as c:
+        rows = dict(
+            c.execute(
+                "select symbol, qty from broker.positions where broker = 'sim' and session = %s",
+                (T1,),
+            ).fetchall()
+        )
+        fills = c.execute("select symbol, price, qty from broker.fills").fetchall()
+        (cash,) = c.execute("select cash from broker.sim_accounts").fetchone()
+    assert {s: float(q) for s, q in rows.items()} == pos  # reconciled = the broker's book
+    for sym, price, qty in fills:
+        assert float(price) == bar(warehouse, sym, T1, "open")
+        close = bar(warehouse, sym, T, "close")
+        assert float(qty) == pytest.approx(
+            math.floor(WEIGHTS[sym] * 100_000 * (1 - 0.01) * (1 - 0.0008) / close * 1e9) / 1e9,
+            abs=2e-9,
+        )
+    # cash = initial - cost of the shares - the env's fee of the achieved book (10 bp default)
+    spent = sum(float(p) * float(q) for _, p, q in fills)
+    v = 100_000.0
+    fee = (v - math.sqrt(v * v - 4 * v * 1e-3 * spent)) / 2
+    assert cash == pytest.approx(v - spent - fee, rel=1e-12)
+    assert rec.report["fees"] == pytest.approx(fee, rel=1e-9)
+    assert rec.report["unfilled"] == []
+    # the next day: targets of T+1 sell part of the book; the sim fills sells first at T+2
+    insert_targets(warehouse, T1, {"AAA": 0.1, "BBB": 0.25, "CCC": 0.25})
+    nxt = rebalance(T1, "sim")
+    sides = [o.side for o in nxt.plan.orders]
+    assert sides == sorted(sides, key=lambda x: x != "sell") and "sell" in sides
+    assert {o.symbol for o in nxt.plan.orders if o.side == "sell"} >= {"AAA", "DDD"}
+
+
+def test_demo_rebalance_prints_the_portfolio(warehouse):
+    from tradewind.trading.demo import demo_rebalance
+
+    console = Console(record=True, width=140)
+    out = demo_rebalance(console)
+    text = console.export_text()
+    assert out["session"] == T
+    assert "simulated portfolio after the open of 2015-03-27" in text
+    for s in WEIGHTS:
+        assert s in text
+    assert "cash" in text
