@@ -203,3 +203,52 @@ def test_calendar_assets_and_wire_strings(emu, tc):
     order = r.json()
     assert order["qty"] == "2" and order["order_class"] == "" and order["updated_at"]
     assert requests.get(emu.alpaca_trading_url + "/v2/account", timeout=10).status_code == 401
+
+
+def test_accept_then_fail_places_the_order_and_loses_the_reply(emu, tc):
+    emu.faults.set(accept_then_fail=[500], target="alpaca_trading")
+    with pytest.raises(APIError) as err:
+        tc.submit_order(_buy("AAPL", "lost-1", qty=2))
+    assert err.value.status_code == 500
+    placed = tc.get_order_by_client_id("lost-1")  # the account has it all the same
+    assert placed.qty == "2" and placed.status == OrderStatus.ACCEPTED
+    posts = [r for r in emu.requests_for("alpaca_trading", "/v2/orders") if r.method == "POST"]
+    assert [(r.status, r.fault) for r in posts] == [(500, "accept_then_fail")]
+    # 504 is retried by alpaca-py itself: its second POST meets the duplicate-id 422.
+    emu.faults.set(accept_then_fail=[504], target="alpaca_trading")
+    with pytest.raises(APIError) as err:
+        tc.submit_order(_buy("MSFT", "lost-2", qty=1))
+    assert err.value.status_code == 422 and "client_order_id must be unique" in str(err.value)
+    assert len([o for o in tc.get_orders() if o.client_order_id == "lost-2"]) == 1
+    # 0 drops the connection after the order is in the book.
+    emu.faults.set(accept_then_fail=[0], target="alpaca_trading")
+    with pytest.raises(requests.ConnectionError):
+        tc.submit_order(_buy("SPY", "lost-3", qty=1))
+    assert tc.get_order_by_client_id("lost-3").symbol == "SPY"
+    # data requests are never affected, and the fault expires after N orders
+    tc.submit_order(_buy("SPY", "fine", qty=1))
+    assert emu.faults.snapshot()["rules"] == []
+
+
+def test_partial_fills_and_rejections_at_the_open(emu, dataset, tc):
+    tc.submit_order(_buy("AAPL", "part", qty=10))
+    tc.submit_order(_buy("MSFT", "part-frac", qty=3.5))
+    tc.submit_order(_buy("SPY", "rej", qty=1))
+    out = emu.fill_open_orders(
+        session="2015-03-30", partial={"AAPL": 0.35, "MSFT": 0.5}, reject=["SPY"]
+    )
+    assert len(out) == 3
+    a, m, s = (tc.get_order_by_client_id(c) for c in ("part", "part-frac", "rej"))
+    assert (a.filled_qty, a.status) == ("3", OrderStatus.CANCELED)  # whole shares: floor(3.5)
+    assert (m.filled_qty, m.status) == ("1.75", OrderStatus.CANCELED)
+    assert (s.filled_qty, s.status) == ("0", OrderStatus.REJECTED)
+    opens = dataset.daily.set_index(["symbol", "session"])["open"]
+    assert float(a.filled_avg_price) == pytest.approx(opens[("AAPL", "2015-03-30")])
+    pos = {p.symbol: p.qty for p in tc.get_all_positions()}
+    assert pos == {"AAPL": "3", "MSFT": "1.75"}
+    # over HTTP too (a process that only knows the URL)
+    tc.submit_order(_buy("SPY", "rej-http", qty=1))
+    r = requests.post(
+        emu.url + "/_emulator/fill", json={"session": "2015-03-31", "reject": ["SPY"]}, timeout=10
+    )
+    assert r.status_code == 200 and r.json()[0]["status"] == "rejected"
