@@ -273,3 +273,31 @@ def test_live_url_without_opt_in_is_refused_before_any_request(tw_env, monkeypat
     reset_settings_cache()
     assert AlpacaBroker(get_settings()).paper is False  # opted in: built, nothing sent yet
     assert connects == []
+
+
+def test_reconcile_reports_partial_fills_and_rejections(emu, warehouse):
+    rebalance(T, "alpaca")
+    emu.fill_open_orders(session=str(T1), partial={"AAA": 0.5}, reject=["BBB"])
+    emu.set_time("2015-03-27 10:00")
+    rec = reconcile(T, "alpaca")
+    unfilled = {u["symbol"]: u for u in rec.report["unfilled"]}
+    assert set(unfilled) == {"AAA", "BBB"}
+    assert unfilled["BBB"]["status"] == "rejected" and unfilled["BBB"]["filled_qty"] == 0
+    assert unfilled["AAA"]["filled_qty"] == pytest.approx(unfilled["AAA"]["qty"] * 0.5, abs=1e-8)
+    achieved = {ln["symbol"]: ln["achieved_weight"] for ln in rec.report["weights"]}
+    assert achieved["BBB"] == 0 and 0 < achieved["AAA"] < WEIGHTS["AAA"] * 0.6
+    broker_pos = {p.symbol: Decimal(p.qty) for p in client(emu).get_all_positions()}
+    with psycopg.connect(warehouse) as c:
+        rows = dict(c.execute("select symbol, qty from broker.positions").fetchall())
+        statuses = dict(c.execute("select symbol, status from broker.orders").fetchall())
+    assert {s: Decimal(q) for s, q in rows.items()} == broker_pos
+    assert statuses == {"AAA": "canceled", "BBB": "rejected", "CCC": "filled", "DDD": "filled"}
+    # reconciling again changes nothing
+    again = reconcile(T, "alpaca")
+    assert again.report == rec.report
+    with psycopg.connect(warehouse) as c:
+        counts = [
+            c.execute(f"select count(*) from broker.{t}").fetchone()[0]
+            for t in ("fills", "positions", "account_snapshots", "reconciliations")
+        ]
+    assert counts == [3, 3, 1, 1]

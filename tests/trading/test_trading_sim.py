@@ -120,3 +120,36 @@ def test_demo_rebalance_prints_the_portfolio(warehouse):
     for s in WEIGHTS:
         assert s in text
     assert "cash" in text
+
+
+def test_no_lookahead_bars_after_t_do_not_change_the_plan(warehouse):
+    before = rebalance(T, "sim", dry_run=True).plan
+    with psycopg.connect(warehouse) as c:
+        c.execute(
+            "update raw.bars_daily set open = open * 3, high = high * 3, low = low * 3, "
+            "close = close * 3, volume = volume + 1 where session > %s",
+            (T,),
+        )
+    after = rebalance(T, "sim", dry_run=True).plan
+    assert after == before
+    with psycopg.connect(warehouse) as c:
+        c.execute(
+            "update raw.bars_daily set close = close * 1.5, high = high * 1.5 where session = %s",
+            (T,),
+        )
+    changed = rebalance(T, "sim", dry_run=True).plan
+    assert changed.orders != before.orders  # the close of T itself does matter
+
+
+def test_dry_run_and_refusals_are_logged_as_runs(warehouse):
+    rebalance(T, "sim", dry_run=True)
+    with pytest.raises(Exception, match="stale targets"):
+        rebalance(T1, "sim")
+    with psycopg.connect(warehouse) as c:
+        runs = c.execute(
+            "select as_of_session, status, orders_planned from broker.rebalance_runs order by run_id"
+        ).fetchall()
+        lines = c.execute("select count(*) from broker.plan_lines").fetchone()[0]
+        orders = c.execute("select count(*) from broker.orders").fetchone()[0]
+    assert [(r[0], r[1]) for r in runs] == [(T, "dry_run"), (T1, "refused")]
+    assert runs[0][2] == 4 and lines == 4 and orders == 0
