@@ -59,11 +59,15 @@ def minute_bars(symbol: str, start: datetime, minutes: int, seed: int) -> dict[s
 
 def hourly_rollup(bars: dict[str, list]) -> dict[tuple[str, datetime], dict]:
     """Expected hourly OHLCV: first open, max high, min low, last close, summed volume,
-    volume-weighted vwap, summed trades, minute count; bucket = the UTC hour the bar opens in."""
+    volume-weighted vwap, summed trades, minute count; bucket = the hour from hh:30 UTC the bar
+    opens in (hours counted from the 09:30 New York open, migration 018; regular minutes only)."""
     out: dict[tuple[str, datetime], dict] = {}
     order = sorted(range(len(bars["ts"])), key=lambda i: (bars["symbol"][i], bars["ts"][i]))
     for i in order:
-        key = (bars["symbol"][i], bars["ts"][i].replace(minute=0, second=0, microsecond=0))
+        t = bars["ts"][i]
+        since_half = timedelta(minutes=(t.minute - 30) % 60, seconds=t.second,
+                               microseconds=t.microsecond)  # fmt: skip
+        key = (bars["symbol"][i], t - since_half)
         h = out.get(key)
         if h is None:
             h = out[key] = {
@@ -130,7 +134,11 @@ def chunk_of(conn: psycopg.Connection, table: str, day: date) -> tuple[str, bool
 
 # --- tests ------------------------------------------------------------------------------------
 def test_first_run_detects_timescale_and_applies_its_files(first_run: MigrationReport):
-    assert TIMESCALE_FILES == ["002_raw_bars.timescale.sql", "008_minute_rollup.timescale.sql"]
+    assert TIMESCALE_FILES == [
+        "002_raw_bars.timescale.sql",
+        "008_minute_rollup.timescale.sql",
+        "018_minute_sessions.timescale.sql",
+    ]
     assert first_run.timescale is True
     assert first_run.skipped_timescale == []
     assert first_run.already == 0
@@ -214,7 +222,7 @@ def test_bars_hourly_is_a_continuous_aggregate_with_the_right_ohlcv(conn):
     # The plain view of 008_minute_rollup.sql is gone, replaced by the aggregate.
     assert conn.execute("select to_regclass('raw.bars_hourly') is not null").fetchone()[0]
 
-    # 14:30–16:29 UTC: a partial, a full and a partial hour, for two symbols.
+    # 14:30–16:29 UTC (09:30–11:29 New York): two full hours from the open, for two symbols.
     start = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
     bars = minute_bars("HRA", start, 120, seed=1)
     other = minute_bars("HRB", start, 120, seed=2)
@@ -241,7 +249,7 @@ def test_bars_hourly_is_a_continuous_aggregate_with_the_right_ohlcv(conn):
         assert v == pytest.approx(w["volume"])
         assert vwap == pytest.approx(w["vwap"])
         assert (trades, minutes) == (w["trade_count"], w["minutes"])
-    assert [m for *_, m in got] == [30, 60, 30, 30, 60, 30]
+    assert [m for *_, m in got] == [60, 60, 60, 60]
 
 
 def test_upsert_into_a_compressed_chunk(conn):
