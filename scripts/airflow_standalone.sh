@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make airflow`: Airflow standalone with tradewind's DAGs and plugin against the project's
 # warehouse (embedded PostgreSQL unless DATABASE_URL is set). Prints the UI URL and login.
-# Options: --port N (default 8080), --no-emulator, --prepare-only. See docs/airflow.md.
+# Options: --port N (default 8080), --no-emulator, --prepare-only, --stop-timeout S.
+# Ctrl-C, SIGTERM or SIGHUP stop everything it started; see docs/airflow.md ("Stopping it").
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${ROOT}/.venv/bin/python"
@@ -10,4 +11,5 @@ if [ ! -x "$PY" ]; then
   exit 1
 fi
 cd "$ROOT"
+# exec, not a child: signals sent to this pid (or forwarded by make) reach the launcher itself.
 exec "$PY" -m tradewind.orchestration.standalone "$@"

@@ -293,7 +293,8 @@ class Supervisor:
         left = run_processes(self.sessions, self.marker)
         _signal_all(left, signal.SIGKILL)
         with contextlib.suppress(psutil.Error):
-            psutil.wait_procs(left, timeout=5)
+            # Not the components: psutil would reap them and Popen would then read exit 0.
+            psutil.wait_procs([p for p in left if p.pid not in leaders], timeout=5)
         exited: dict[str, int | None] = {}
         for c in self.components:
             try:
@@ -579,10 +580,12 @@ def run(args: argparse.Namespace) -> int:
     marker = secrets.token_hex(8)
     sup = Supervisor(marker, grace=args.stop_timeout)
     _install_handlers(sup)
-    if port_open(args.port):
-        raise LauncherError(f"port {args.port} on {LOOPBACK} is in use; pass --port N")
+    # The run file first: "already running" explains a busy port better than the port does.
     if note := claim_run(airflow_home, marker):
         print(note, flush=True)
+    if port_open(args.port):
+        release_run(airflow_home)
+        raise LauncherError(f"port {args.port} on {LOOPBACK} is in use; pass --port N")
 
     code, reason = 0, "stopped"
     try:
