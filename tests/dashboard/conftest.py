@@ -15,7 +15,7 @@ import pytest
 
 # The sample's last session; the app's clock is pinned to the evening after it.
 SAMPLE_END = datetime(2026, 11, 27, 23, 0, tzinfo=UTC).date()
-NOW = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)  # the Monday after, after its close
+NOW = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)  # the evening of the last session
 
 
 def _with_db(url: str, db: str) -> str:

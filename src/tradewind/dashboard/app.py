@@ -146,6 +146,7 @@ def create_app(
     require_token: bool = True,
     dependencies: Sequence[Callable] = (),
     now: Callable[[], datetime] | None = None,
+    url_factory: Callable[[], str] | None = None,
 ) -> FastAPI:
     """The dashboard app.
 
@@ -154,7 +155,8 @@ def create_app(
     when set (default: ``TRADEWIND_DASHBOARD_TOKEN``; ``require_token=False`` where another
     login guards the app, as inside Airflow). ``dependencies``: extra FastAPI
     dependencies on every route (the Airflow plugin passes Airflow's login check). ``now``: the
-    clock the chain status is graded against (tests pin it).
+    clock the chain status is graded against (tests pin it). ``url_factory``: how to find the
+    warehouse when ``url`` is not given (Airflow passes its connection lookup).
     """
     settings = settings or get_settings()
     if not require_token:
@@ -170,7 +172,8 @@ def create_app(
         if "wh" not in state:
             from tradewind.db import warehouse_url
 
-            state["wh"] = ReadOnlyWarehouse(url or warehouse_url(settings))
+            found = url or (url_factory() if url_factory else warehouse_url(settings))
+            state["wh"] = ReadOnlyWarehouse(found)
         return state["wh"]
 
     def check_token(request: Request) -> None:

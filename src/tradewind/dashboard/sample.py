@@ -77,8 +77,9 @@ def write_sample(
 ) -> Sample:
     rng = np.random.default_rng(seed)
     end = calendar.session_on_or_before(end or calendar.last_closed_session(datetime.now(UTC)))
-    paper_end = calendar.session_offset(end, -2)  # weights of T need the opens of T+1, T+2
-    paper = calendar.sessions(calendar.session_offset(paper_end, -(PAPER_SESSIONS - 1)), paper_end)
+    # Weights and orders up to `end`; the returns of the last two are not known yet (they need
+    # the opens of T+1 and T+2), as on a live warehouse the evening after the close.
+    paper = calendar.sessions(calendar.session_offset(end, -(PAPER_SESSIONS - 1)), end)
     sessions = calendar.sessions(calendar.session_offset(paper[0], -252), end)
     symbols = [f"S{i:02d}" for i in range(n_symbols)]
     n_s, n_a = len(sessions), len(symbols)
@@ -216,7 +217,7 @@ def _ml(cur, rng, sample: Sample, runs: int, model_names) -> None:
 
     def add_eval(model, version, policy, window, drift):
         days, r, turn = _curve(rng, window, drift)
-        eid = str(uuid.UUID(int=int(rng.integers(0, 2**63))))
+        eid = str(uuid.UUID(bytes=rng.bytes(16), version=4))
         metrics = {
             "annual_return": float(np.prod(1 + r) ** (252 / len(r)) - 1),
             "sharpe_ratio": float(r.mean() / r.std() * np.sqrt(252)),
@@ -238,7 +239,7 @@ def _ml(cur, rng, sample: Sample, runs: int, model_names) -> None:
     for k in range(runs):
         agent = model_names[k % len(model_names)]
         status = "failed" if k % 17 == 5 else "running" if k == runs - 1 else "succeeded"
-        run_id = uuid.UUID(int=int(rng.integers(0, 2**63)) + k)
+        run_id = uuid.UUID(bytes=rng.bytes(16), version=4)
         started = base + timedelta(hours=7 * k)
         finished = (
             started + timedelta(minutes=float(rng.uniform(3, 90))) if status != "running" else None
@@ -321,7 +322,7 @@ def _signals(cur, rng, sample: Sample) -> None:
         w = np.minimum(w, 0.25)
         sample.weights[model] = w
         rows, grows = [], []
-        run_id = uuid.UUID(int=int(rng.integers(0, 2**63)))
+        run_id = uuid.UUID(bytes=rng.bytes(16), version=4)
         for i, d in enumerate(sample.paper_sessions):
             late = 3.0 if i % 60 == 13 else 0.0  # a few late nights
             at = calendar.session_close_utc(d) + timedelta(hours=5.5 + late, minutes=i % 7)
@@ -353,11 +354,14 @@ def _broker(cur, rng, sample: Sample) -> None:
     snaps, orders, fills, positions = [], [], [], []
     for i, d in enumerate(sample.paper_sessions):
         k = idx[d]
-        o1, o2 = sample.opens[k + 1], sample.opens[k + 2]
-        ret = np.where(np.isfinite(o1) & np.isfinite(o2), o2 / o1 - 1, 0.0)
+        nan = np.full(len(sample.symbols), np.nan)
+        o1 = sample.opens[k + 1] if k + 1 < len(sample.sessions) else nan
+        o2 = sample.opens[k + 2] if k + 2 < len(sample.sessions) else nan
         realised = calendar.session_offset(d, 2)
-        snaps.append((broker_, account, realised, equity * 0.05, equity, equity))
-        equity *= 1 + float(w[i] @ ret) + float(rng.normal(0, 0.0005))
+        if k + 2 < len(sample.sessions):
+            ret = np.where(np.isfinite(o1) & np.isfinite(o2), o2 / o1 - 1, 0.0)
+            snaps.append((broker_, account, realised, equity * 0.05, equity, equity))
+            equity *= 1 + float(w[i] @ ret) + float(rng.normal(0, 0.0005))
         t1 = calendar.session_open_utc(calendar.session_offset(d, 1))
         for j in range(0, len(sample.symbols), 3):
             s = sample.symbols[j]
@@ -369,7 +373,10 @@ def _broker(cur, rng, sample: Sample) -> None:
                 if not np.isfinite(o1[j])
                 else float(o1[j] * (1 + (0.0004 if side == "buy" else -0.0002)))
             )
-            status = "filled" if price else "canceled"
+            # No price: T+1 has not opened yet (the order waits) or the symbol had no bar.
+            status = (
+                "filled" if price else "accepted" if k + 1 == len(sample.sessions) else "canceled"
+            )
             row = [cid, broker_, account, d, s, side, qty, "market", "opg", status,
                    qty if price else 0, price, t1 - timedelta(hours=14)]  # fmt: skip
             if "model_name" in order_cols:
@@ -378,7 +385,7 @@ def _broker(cur, rng, sample: Sample) -> None:
             if price:
                 fills.append((f"f-{cid}", cid, s, side, qty, price, t1 + timedelta(seconds=2)))
         for j, s in enumerate(sample.symbols):
-            if np.isfinite(o1[j]):
+            if np.isfinite(o1[j]) and k + 2 < len(sample.sessions):
                 mv = equity * float(w[i, j])
                 positions.append((broker_, account, realised, s, mv / o1[j], o1[j], mv))
     ocols = ["client_order_id", "broker", "account_id", "as_of_session", "symbol", "side", "qty",
@@ -395,7 +402,7 @@ def _broker(cur, rng, sample: Sample) -> None:
     if _has(cur, "broker.reconciliations"):
         rec = [(broker_, account, d, calendar.session_offset(d, 1),
                 json.dumps({"max_weight_error": 0.002, "orders_filled": 10, "orders_missing": 0}))
-               for d in sample.paper_sessions[-60:]]  # fmt: skip
+               for d in sample.paper_sessions[-61:-1]]  # fmt: skip
         _copy(cur, "broker.reconciliations",
               ["broker", "account_id", "as_of_session", "fill_session", "report"], rec)  # fmt: skip
     if _has(cur, "broker.rebalance_runs"):
