@@ -231,12 +231,16 @@ def _exit_text(code: int | None) -> str:
 @dataclass
 class StopReport:
     exited: dict[str, int | None]  # component -> exit code (None: had to be killed)
-    terminated: int  # stragglers sent SIGTERM after their component exited
+    took: dict[str, float]  # component -> seconds from SIGTERM to exit, within the grace
+    terminated: int  # other processes of the run alive after the grace, sent SIGTERM
     killed: int  # processes SIGKILLed
     seconds: float
 
     def lines(self) -> list[str]:
-        codes = ", ".join(f"{n} {_exit_text(c)}" for n, c in self.exited.items())
+        codes = ", ".join(
+            f"{n} {_exit_text(c)}" + (f" ({self.took[n]:.1f} s)" if n in self.took else "")
+            for n, c in self.exited.items()
+        )
         out = [f"  stopped in {self.seconds:.1f} s: {codes}"]
         if self.terminated or self.killed:
             out.append(
@@ -283,7 +287,15 @@ class Supervisor:
             if c.proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(c.proc.pid, signal.SIGTERM)
-        self._wait(t0 + self.grace, lambda: all(c.proc.poll() is not None for c in self.components))
+        took: dict[str, float] = {}
+
+        def all_exited() -> bool:
+            for c in self.components:
+                if c.name not in took and c.proc.poll() is not None:
+                    took[c.name] = time.monotonic() - t0
+            return len(took) == len(self.components)
+
+        self._wait(t0 + self.grace, all_exited)
         left = run_processes(self.sessions, self.marker)
         leaders = {c.proc.pid for c in self.components}
         stragglers = [p for p in left if p.pid not in leaders]
@@ -302,7 +314,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 code = None
             exited[c.name] = None if code == -signal.SIGKILL else code
-        return StopReport(exited, len(stragglers), len(left), time.monotonic() - t0)
+        return StopReport(exited, took, len(stragglers), len(left), time.monotonic() - t0)
 
 
 # --- the run file ------------------------------------------------------------------------------
