@@ -29,17 +29,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradewind.rl.agents import DEFAULT_WINDOWS
 from tradewind.rl.baselines import BuyAndHold, EqualWeight, MinimumVariance, Momentum, run_policy
-from tradewind.rl.data import OUT_OF_SAMPLE, DateLike, MarketData
+from tradewind.rl.data import DateLike, MarketData
 from tradewind.rl.env import EnvConfig, PortfolioEnv
 
-# The design's default windows (inclusive). Promotion looks at validation only; the test window
-# is reported, never used to choose. An agent's manifest may carry its own.
-DEFAULT_WINDOWS: dict[str, tuple[dt.date, dt.date]] = {
-    "train": (dt.date(2008, 1, 1), dt.date(2016, 12, 31)),
-    "validation": (dt.date(2017, 1, 1), dt.date(2018, 12, 31)),
-    "test": OUT_OF_SAMPLE,
-}
+# The design's default windows (inclusive) are the agents' (one definition). Promotion looks at
+# validation only; the test window is reported, never used to choose.
 EVALUATION_WINDOWS = ("validation", "test")
 
 # empyrical's names, in the order reports show them.

@@ -263,6 +263,7 @@ def ensure_validation(
     production: ModelVersion | None,
     *,
     loader: Loader | None = None,
+    reports: bool = True,
     progress: Progress | None = None,
 ) -> tuple[StoredEvaluation, StoredEvaluation, StoredEvaluation | None]:
     """The candidate's, 1/N's and production's evaluations on the CANDIDATE's validation
@@ -279,7 +280,7 @@ def ensure_validation(
         prod = evaluation_of(conn, model_key(production, name, bounds)) if production else None
     if cand is None or base is None:
         (res,) = evaluate_policy(db_url, policy, {name: bounds}, model=candidate,
-                                 progress=progress)  # fmt: skip
+                                 reports=reports, progress=progress)  # fmt: skip
         cand = get_evaluation(db_url, res.model_evaluation_id)
         base = get_evaluation(db_url, res.baseline_evaluation_ids[EQUAL_WEIGHT])
     if production is not None and prod is None:
@@ -287,6 +288,6 @@ def ensure_validation(
                        f"window {bounds[0]}..{bounds[1]} yet: evaluating it")  # fmt: skip
         prod_policy = load(production.artifact_uri)
         (res,) = evaluate_policy(db_url, prod_policy, {name: bounds}, model=production,
-                                 on_version=False, progress=progress)  # fmt: skip
+                                 on_version=False, reports=reports, progress=progress)  # fmt: skip
         prod = get_evaluation(db_url, res.model_evaluation_id)
     return cand, base, prod

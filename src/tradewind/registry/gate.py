@@ -142,6 +142,7 @@ def gate(
     *,
     margins: Margins | None = None,
     loader: Any = None,
+    reports: bool = True,
     progress: Any = None,
 ) -> GateDecision:
     """Judge ``model_name@version`` (a candidate) on its validation evaluation; record the
@@ -157,7 +158,7 @@ def gate(
     except RegistryError:
         production = None
     cand_eval, base_eval, prod_eval = ensure_validation(
-        db_url, candidate, production, loader=loader, progress=progress
+        db_url, candidate, production, loader=loader, reports=reports, progress=progress
     )
     decision = decide(
         cand_eval.metrics,

@@ -90,6 +90,7 @@ def after_training(
     *,
     margins: Margins | None = None,
     loader: Loader | None = None,
+    reports: bool = True,
     progress: Progress | None = None,
 ) -> AfterTraining:
     """Register ``run_id`` as a candidate of its agent's model, evaluate it and the baselines
@@ -105,7 +106,9 @@ def after_training(
     if progress:
         progress(f"registered {mv.ref} ({mv.stage})")
     policy = (loader or load_policy)(mv.artifact_uri)
-    results = evaluate_policy(db_url, policy, EVALUATION_WINDOWS, model=mv, progress=progress)
+    results = evaluate_policy(
+        db_url, policy, EVALUATION_WINDOWS, model=mv, reports=reports, progress=progress
+    )
     evaluation_ids = {r.window_name: r.model_evaluation_id for r in results}
     baseline_ids = {r.window_name: r.baseline_evaluation_ids for r in results}
     earlier = gate_decisions(db_url, mv.model_name, mv.version)
@@ -118,7 +121,7 @@ def after_training(
     else:
         decision = gate(db_url, mv.model_name, mv.version, margins=margins,
                         loader=lambda uri: policy if uri == mv.artifact_uri else
-                        (loader or load_policy)(uri), progress=progress)  # fmt: skip
+                        (loader or load_policy)(uri), reports=reports, progress=progress)  # fmt: skip
     report_uris: dict[str, str] = {}
     metrics: dict[str, dict[str, Any]] = {}
     for window, evaluation_id in evaluation_ids.items():
