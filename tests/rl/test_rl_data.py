@@ -168,3 +168,37 @@ def test_split_uses_the_default_windows_with_warmup() -> None:
         "2019-01-01",
     ]
     assert str(test.sessions[-1]) == "2019-01-09"
+
+
+def test_from_bars_keeps_returns_within_one_price_series() -> None:
+    """Two feeds of different bases: A overlaps (alpaca from day 5), B switches with no overlap.
+    A ratio across feeds would show ln 0.5 or ln 2; the reference never forms one."""
+    days = pd.bdate_range("2020-01-06", periods=10)
+    p = 10.0 * np.exp(np.linspace(0.0, 0.09, 10))
+
+    def rows(symbol, source, idx, factor):
+        px = p[idx] * factor
+        return pd.DataFrame(
+            {"symbol": symbol, "session": days[idx], "source": source, "adjustment": "x",
+             "open": px, "high": px, "low": px, "close": px, "volume": 1e6}
+        )  # fmt: skip
+
+    bars = pd.concat(
+        [
+            rows("A", "csv", np.arange(10), 1.0),
+            rows("A", "alpaca", np.arange(5, 10), 0.5),
+            rows("B", "csv", np.arange(5), 1.0),
+            rows("B", "alpaca", np.arange(5, 10), 2.0),
+        ]
+    )
+    data = MarketData.from_bars(bars)
+    a, b = data.symbols.index("A"), data.symbols.index("B")
+    lr_close = data.features[:, data.feature_names.index("lr_close"), :]
+    step = math.log(p[1] / p[0])
+    assert np.allclose(lr_close[1:, a], step, atol=1e-12)  # incl. day 5, where alpaca starts
+    assert np.isnan(lr_close[5, b])  # no series holds B's bars of days 4 and 5
+    assert np.allclose(lr_close[[1, 2, 3, 4, 6, 7, 8, 9], b], step, atol=1e-12)
+    # B's label of day 3 spans csv (day 4) -> alpaca (day 5): unknown, so B is not held then.
+    assert np.isnan(data.labels[3, b]) and not data.available[3, b]
+    assert data.available[4, b] and data.labels[4, b] == pytest.approx(step, abs=1e-12)
+    assert np.allclose(data.labels[:8, a], step, atol=1e-12) and data.available[:8, a].all()
