@@ -27,6 +27,7 @@ redone).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -61,6 +62,7 @@ class IterationReport:
     eta_s: float  # the phase's remaining steps at the phase's average speed
     validation: float | None = None  # the selection metric when this iteration was checked
     losses: Mapping[str, float] = field(default_factory=dict)
+    rllib_iteration: int = 0  # RLlib's own counter (continues after a restored checkpoint)
 
     def line(self) -> str:
         val = "" if self.validation is None else f"  validation {self.validation:+.3f}"
@@ -145,6 +147,7 @@ def algorithm_config(agent: AgentConfig, env_config: Mapping[str, Any], *, seed:
             num_env_runners=runners.num_env_runners,
             num_envs_per_env_runner=runners.num_envs_per_env_runner,
             gym_env_vectorize_mode="vector_entry_point" if runners.vectorize else "sync",
+            rollout_fragment_length=runners.rollout_fragment_length,
         )
         .training(**training)
         .rl_module(
@@ -289,11 +292,16 @@ def train(
 
     started_ray = False
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        kwargs: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": logging.ERROR,  # users read our progress lines, not Ray's start-up
+        }
         if ray_address:
             kwargs["address"] = ray_address
         ray.init(**kwargs)
         started_ray = True
+    cluster = ray.get_runtime_context().gcs_address  # recorded: where this run trained
     board = _Board(out / "tensorboard")
     status = "succeeded"
     last_module = None
@@ -336,9 +344,10 @@ def train(
     save_module(last_module, out / LAST_POLICY)
     if state["best"] is None:  # never checked: the end of training is the choice
         score = validation_score(agent, data, last_module)
-        shutil.copyfile(out / LAST_POLICY, out / BEST_POLICY)
         state["best"] = {"iteration": state["iteration"], "timesteps": state["timesteps"],
-                         "score": score[agent.early_stopping.metric], "metrics": score}  # fmt: skip
+                         "score": score[agent.early_stopping.metric], "metrics": score,
+                         "path": LAST_POLICY}  # fmt: skip
+    shutil.copyfile(out / state["best"]["path"], out / BEST_POLICY)
     _write_json(state_path, state)
     manifest = {
         "run_id": run_id,
@@ -361,6 +370,7 @@ def train(
         "validation": state["best"]["metrics"],
         "last_checkpoint": state["checkpoint"],
         "status": status,
+        "ray_cluster": cluster,
         **dict(manifest_extra or {}),
     }
     _write_json(out / MANIFEST_FILE, manifest)
@@ -455,6 +465,7 @@ def _run_phase(
                         steps_per_s=sampled / dt if dt > 0 else 0.0,
                         elapsed_s=time.monotonic() - t_start,
                         eta_s=max(eta, 0.0),
+                        rllib_iteration=int(_get(result, "training_iteration", default=0)),
                         validation=val,
                         losses=losses,
                     )  # fmt: skip
@@ -490,9 +501,12 @@ def _check_validation(
     state["history"].append(entry)
     best = state["best"]
     if best is None or score > best["score"] + es.min_delta:
-        state["best"] = entry
+        # A file per check: after a kill, state.json (written at checkpoints) may point to an
+        # earlier best than the latest one saved, and must still find its own file.
+        rel = f"policy/best_{state['iteration']:06d}.pt"
+        save_module(module, out / rel)
+        state["best"] = {**entry, "path": rel}
         state["stale"] = 0
-        save_module(module, out / BEST_POLICY)
     else:
         state["stale"] += 1
     return score

@@ -129,6 +129,8 @@ class RunnersConfig(_Strict):
     num_env_runners: int = Field(0, ge=0)
     num_envs_per_env_runner: int = Field(16, ge=1)
     vectorize: bool = True
+    # "auto": train_batch_size / (runners x envs). APPO needs minibatch_size to be a multiple.
+    rollout_fragment_length: int | Literal["auto"] = "auto"
 
 
 class CheckpointConfig(_Strict):

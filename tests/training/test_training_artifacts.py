@@ -128,3 +128,24 @@ def test_validation_metrics_match_an_independent_backtest(tiny_run, synthetic_ba
         holdings = w * rel / growth
     assert result.validation["total_return"] == pytest.approx(value - 1.0, rel=1e-9, abs=1e-12)
     assert result.validation["sessions"] == len(record)
+
+
+@pytest.mark.slow
+def test_same_config_and_seed_give_the_same_run(tiny_run, tmp_path) -> None:
+    """Reproducibility on one machine: a second run of the same agent, seed and data gives
+    the same env steps, the same validation figures (rel. 1e-6) and the same weights (1e-5).
+    """
+    import torch
+
+    from tradewind.rl.train import train
+
+    agent, data, out, first, _ = tiny_run
+    second = train(agent, data, tmp_path / "again", run_id="again")
+    assert second.timesteps == first.timesteps
+    for key in ("sharpe", "total_return", "max_drawdown", "mean_turnover"):
+        assert second.validation[key] == pytest.approx(first.validation[key], rel=1e-6, abs=1e-9)
+    a = torch.load(out / "policy/best.pt", weights_only=True)
+    b = torch.load(tmp_path / "again/policy/best.pt", weights_only=True)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)

@@ -53,6 +53,14 @@ def _url() -> str:
     return warehouse_url(get_settings())
 
 
+def _quiet_ray() -> None:
+    """Ray and RLlib log their start-up at INFO/WARNING; users see our progress lines instead."""
+    import logging
+
+    for name in ("ray", "ray.rllib", "ray.tune", "ray.train"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def _print_outcome(outcome) -> None:
     res = outcome.result
     table = Table("run", "agent", "stop", "iterations", "env steps", "train s",
@@ -89,10 +97,11 @@ def train_cmd(
     if not agent and not resume:
         raise typer.BadParameter("give an AGENT, or --resume RUN_ID")
     url = _url()
+    _quiet_ray()
     console.print(f"[bold]training[/] {agent or 'run ' + str(resume)}", highlight=False)
 
     def progress(report) -> None:
-        console.print(report.line(), highlight=False)
+        console.print(report.line(), highlight=False, markup=False)
 
     outcome = run_training(
         url, agent, seed=seed, timesteps=timesteps, resume=resume, progress=progress,
@@ -110,7 +119,10 @@ def tune_cmd(
     """Ray Tune over an agent's search space: every trial a recorded run, ranked on validation."""
     from tradewind.training.sweep import run_sweep
 
-    summary = run_sweep(_url(), sweep, progress=lambda line: console.print(line, highlight=False))
+    _quiet_ray()
+    summary = run_sweep(
+        _url(), sweep, progress=lambda line: console.print(line, highlight=False, markup=False)
+    )
     table = Table("rank", "trial", "run", "status", "validation", *summary.param_names,
                   title=f"sweep {summary.sweep_id} ranked on validation {summary.metric}")  # fmt: skip
     for rank, row in enumerate(summary.rows, 1):
@@ -121,6 +133,15 @@ def tune_cmd(
             *(str(row["params"].get(p)) for p in summary.param_names),
         )  # fmt: skip
     console.print(table)
+    if summary.rows and summary.rows[0]["score"] is not None:
+        top = summary.rows[0]
+        console.print(f"best trial: run {top['run_id']} (validation {summary.metric} "
+                      f"{top['score']:.4f})", highlight=False)  # fmt: skip
+    if summary.after is not None:
+        for line in summary.after.lines():
+            console.print(f"  {line}", highlight=False)
+    elif summary.after_error:
+        err_console.print(f"[yellow]registry:[/] {summary.after_error}", highlight=False)
 
 
 @runs_app.command("list")

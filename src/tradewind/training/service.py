@@ -91,6 +91,7 @@ def run_training(
     registry_progress: Callable[[str], None] | None = None,
     sweep_id: str | None = None,
     overrides: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> TrainingOutcome:
     """Train (or with ``resume=RUN_ID`` continue) a run; see the module docstring."""
     from tradewind.rl.artifacts import copy_artifacts
@@ -104,6 +105,8 @@ def run_training(
             raise TrainingError(f"run {resume} already succeeded: nothing to resume")
         cfg = parse_agent(run.config, origin=f"run {resume}")
         local_dir = Path(settings.home) / "artifacts" / cfg.name / run.run_id
+        if run.artifact_uri and not _is_url(run.artifact_uri):
+            local_dir = Path(run.artifact_uri.removeprefix("file://"))
         if not (local_dir / "state.json").is_file():
             raise TrainingError(f"run {resume} has no checkpoint to resume from in {local_dir}")
         run_id, artifact_uri = run.run_id, run.artifact_uri or str(local_dir)
@@ -120,7 +123,7 @@ def run_training(
             cfg = cfg.with_overrides(**changes)
         import uuid
 
-        run_id = str(uuid.uuid4())
+        run_id = run_id or str(uuid.uuid4())
         root = artifacts_root(settings)
         local_dir = (
             Path(settings.home) / "artifacts" / cfg.name / run_id

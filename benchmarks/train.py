@@ -1,0 +1,211 @@
+"""Training throughput: env steps per second, sampled AND learned, RLlib PPO vs a compact PPO.
+
+What is timed, for each implementation: a whole training run of ``--timesteps`` env steps on
+the same environment (the default DOW30 agent ``rl/agents/dow30_ppo.yaml``: 30 assets, window
+32, five features, 10 bp, 16 vectorised envs, episodes of 252 sessions, the same EIIE network
+sizes, train batch, minibatch and epochs), from the first ``train()`` call to the last. Building
+the algorithm (Ray start, actors) is timed separately and reported, not included. Throughput =
+env steps sampled / wall time of the loop, so it includes the learning.
+
+- **RLlib**: :func:`tradewind.rl.train.algorithm_config` of the agent (new API stack, local env
+  runner, local learner), ``algo.train()`` until the budget.
+- **compact PPO** (the reference, in this file, ~80 lines): plain torch, the same
+  ``EIIEModule`` network and the same ``PortfolioVectorEnv``; rollout of ``train_batch_size``
+  steps, GAE, ``num_epochs`` of clipped-surrogate minibatch updates with Adam.
+
+Variants (``--variants``) are RLlib configurations tried to close the gap; each line of the
+results is one of them. Market: the synthetic DOW30-like market 2008-2018 (no shared data
+needed).
+
+    .venv/bin/python benchmarks/train.py [--timesteps 32768] [--variants base,...]
+
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from tradewind.markets.synthetic import dow30_like_config, generate_bars
+from tradewind.rl.agents import load_agent
+from tradewind.rl.data import MarketData
+
+VARIANTS = {
+    # name: dotted overrides of the agent
+    "base": {},
+    "envs32": {"runners.num_envs_per_env_runner": 32},
+    "epochs3": {"algorithm.num_epochs": 3},
+    "mb1024": {"algorithm.minibatch_size": 1024},
+}
+
+
+def market() -> MarketData:
+    return MarketData.from_bars(generate_bars(dow30_like_config(), "2008-01-01", "2018-12-31"))
+
+
+# ------------------------------------------------------------------------- compact PPO
+def compact_ppo(agent, data: MarketData, timesteps: int, seed: int = 0) -> dict[str, float]:
+    """A single-file PPO on the same env and network; returns timing figures."""
+    from tradewind.rl.env import EnvConfig
+    from tradewind.rl.model import DEFAULT_MODEL_CONFIG, EIIEModule
+    from tradewind.rl.vector_env import PortfolioVectorEnv
+
+    torch.manual_seed(seed)
+    a = agent.algorithm
+    n_envs = agent.runners.num_envs_per_env_runner
+    envs = PortfolioVectorEnv(n_envs, data, EnvConfig.build(agent.env_config("train")))
+    net = EIIEModule(
+        observation_space=envs.single_observation_space,
+        action_space=envs.single_action_space,
+        model_config={**DEFAULT_MODEL_CONFIG, **agent.model.model_dump()},
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=a.lr)
+    steps_per_env = a.train_batch_size // n_envs
+    obs, _ = envs.reset(seed=seed)
+    n_act = envs.single_action_space.shape[0]
+
+    def dist_and_value(o):
+        per_asset = net._per_asset(o)
+        inputs = net._dist_inputs(per_asset)
+        mean, log_std = inputs[:, :n_act], inputs[:, n_act:]
+        return torch.distributions.Normal(mean, log_std.exp()), net.value_head(
+            net._pooled(per_asset, o)
+        ).squeeze(-1)
+
+    def tensor(o):
+        return {k: torch.as_tensor(np.array(v, dtype=np.float32)) for k, v in o.items()}
+
+    done_steps, t0 = 0, time.perf_counter()
+    sample_s = learn_s = 0.0
+    while done_steps < timesteps:
+        ts = time.perf_counter()
+        buf_obs, buf_act, buf_logp, buf_rew, buf_done, buf_val = [], [], [], [], [], []
+        with torch.no_grad():
+            for _ in range(steps_per_env):
+                o = tensor(obs)
+                dist, value = dist_and_value(o)
+                act = dist.sample()
+                obs, rew, term, trunc, _ = envs.step(act.clamp(-1, 1).numpy())
+                buf_obs.append(o)
+                buf_act.append(act)
+                buf_logp.append(dist.log_prob(act).sum(-1))
+                buf_rew.append(torch.as_tensor(rew, dtype=torch.float32))
+                buf_done.append(torch.as_tensor(term | trunc, dtype=torch.float32))
+                buf_val.append(value)
+            _, last_val = dist_and_value(tensor(obs))
+        # GAE over the rollout (episode ends cut the recursion; truncation treated as an end).
+        adv = torch.zeros(steps_per_env, n_envs)
+        gae = torch.zeros(n_envs)
+        for t in reversed(range(steps_per_env)):
+            nxt = last_val if t == steps_per_env - 1 else buf_val[t + 1]
+            nonterm = 1.0 - buf_done[t]
+            delta = buf_rew[t] + a.gamma * nxt * nonterm - buf_val[t]
+            gae = delta + a.gamma * a.lambda_ * nonterm * gae
+            adv[t] = gae
+        ret = adv + torch.stack(buf_val)
+        flat = {k: torch.cat([o[k] for o in buf_obs]) for k in buf_obs[0]}
+        act, logp = torch.cat(buf_act), torch.cat(buf_logp)
+        adv, ret = adv.reshape(-1), ret.reshape(-1)
+        sample_s += time.perf_counter() - ts
+        tl = time.perf_counter()
+        n = len(act)
+        for _ in range(a.num_epochs):
+            perm = torch.randperm(n)
+            for i in range(0, n, a.minibatch_size):
+                idx = perm[i : i + a.minibatch_size]
+                dist, value = dist_and_value({k: v[idx] for k, v in flat.items()})
+                ratio = (dist.log_prob(act[idx]).sum(-1) - logp[idx]).exp()
+                a_mb = adv[idx]
+                a_mb = (a_mb - a_mb.mean()) / (a_mb.std() + 1e-8)
+                pg = -torch.min(
+                    ratio * a_mb, ratio.clamp(1 - a.clip_param, 1 + a.clip_param) * a_mb
+                )
+                loss = pg.mean() + a.vf_loss_coeff * ((value - ret[idx]) ** 2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        learn_s += time.perf_counter() - tl
+        done_steps += n
+    wall = time.perf_counter() - t0
+    return {"steps": done_steps, "wall_s": wall, "sample_s": sample_s, "learn_s": learn_s,
+            "steps_per_s": done_steps / wall}  # fmt: skip
+
+
+# ------------------------------------------------------------------------------- RLlib
+def rllib_ppo(agent, data_path: str, timesteps: int) -> dict[str, float]:
+    from tradewind.rl.train import algorithm_config
+
+    t_build = time.perf_counter()
+    algo = algorithm_config(agent, {**agent.env_config("train"), "data": data_path}).build_algo()
+    build_s = time.perf_counter() - t_build
+    done, sample_s, learn_s = 0, 0.0, 0.0
+    t0 = time.perf_counter()
+    try:
+        while done < timesteps:
+            result = algo.train()
+            done += int(result["env_runners"]["num_env_steps_sampled"])
+            timers = result.get("timers", {})
+            sample_s += float(timers.get("env_runner_sampling_timer", 0.0))
+            learn_s += float(timers.get("learner_update_timer", 0.0))
+        wall = time.perf_counter() - t0
+    finally:
+        algo.stop()
+    return {"steps": done, "wall_s": wall, "sample_s": sample_s, "learn_s": learn_s,
+            "steps_per_s": done / wall, "build_s": build_s}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timesteps", type=int, default=32768)
+    parser.add_argument("--variants", default="base")
+    parser.add_argument("--agent", default="dow30_ppo")
+    args = parser.parse_args()
+
+    import ray
+
+    torch.set_num_threads(2)
+    data = market()
+    path = data.save(f"/tmp/tw_bench_train_{os.getpid()}.npz")
+    base = load_agent(args.agent)
+    out: dict[str, object] = {
+        "benchmark": "train", "agent": args.agent, "assets": data.n_assets,
+        "window": base.window, "envs": base.runners.num_envs_per_env_runner,
+        "timesteps": args.timesteps, "train_batch_size": base.algorithm.train_batch_size,
+        "minibatch_size": base.algorithm.minibatch_size, "num_epochs": base.algorithm.num_epochs,
+    }  # fmt: skip
+    print(f"market: {data.n_assets} assets x {data.n_sessions} sessions; budget {args.timesteps:,} "
+          f"env steps per implementation", flush=True)  # fmt: skip
+    ref = compact_ppo(base, data, args.timesteps)
+    print(f"compact PPO: {ref['steps_per_s']:,.0f} env-steps/s (sample {ref['sample_s']:.1f}s, "
+          f"learn {ref['learn_s']:.1f}s, wall {ref['wall_s']:.1f}s)", flush=True)  # fmt: skip
+    out["compact_ppo_steps_per_s"] = round(ref["steps_per_s"], 1)
+    out["compact_ppo"] = {k: round(v, 2) for k, v in ref.items()}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        for name in args.variants.split(","):
+            agent = base.with_overrides(**VARIANTS[name])
+            res = rllib_ppo(agent, str(path), args.timesteps)
+            ratio = ref["steps_per_s"] / res["steps_per_s"]
+            print(f"RLlib PPO [{name}]: {res['steps_per_s']:,.0f} env-steps/s (sample "
+                  f"{res['sample_s']:.1f}s, learn {res['learn_s']:.1f}s, wall {res['wall_s']:.1f}s, "
+                  f"build {res['build_s']:.1f}s); compact PPO is {ratio:.2f}x faster",
+                  flush=True)  # fmt: skip
+            out[f"rllib_{name}_steps_per_s"] = round(res["steps_per_s"], 1)
+            out[f"rllib_{name}"] = {k: round(v, 2) for k, v in res.items()}
+            out[f"compact_over_rllib_{name}"] = round(ratio, 3)
+    finally:
+        ray.shutdown()
+        os.unlink(path)
+    out.update(python=platform.python_version(), torch=torch.__version__, ray=ray.__version__)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

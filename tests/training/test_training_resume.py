@@ -1,0 +1,127 @@
+"""Interrupting and resuming ``tradewind train`` (real processes, real signals, real RLlib).
+
+1. ``tradewind train`` runs in a child process; Ctrl-C (SIGINT) after a few iterations: the
+   process saves a checkpoint, exits 130, and the run row says ``aborted``.
+2. ``tradewind train --resume RUN_ID`` in another child process continues; this one is killed
+   with SIGKILL (no chance to clean up): the row still says ``running``.
+3. A resume in this process finishes the run: its first iteration is the one after the last
+   checkpoint (by our counter and by RLlib's own restored ``training_iteration``), the env
+   steps add up to the budget exactly, and the row ends ``succeeded`` with two resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+from training_helpers import write_agent
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BATCH = 512
+ITERATIONS = 8
+
+
+def _row(url: str) -> dict:
+    with psycopg.connect(url) as c, c.cursor(row_factory=dict_row) as cur:
+        cur.execute("select * from ml.training_runs")
+        rows = cur.fetchall()
+    assert len(rows) <= 1
+    return rows[0] if rows else {}
+
+
+def _start(args: list[str], tmp_path: Path, name: str) -> subprocess.Popen:
+    log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed by the process' end
+    # A session of its own: the whole process group (the CLI and the Ray processes it starts)
+    # can be signalled and killed together.
+    return subprocess.Popen(
+        [sys.executable, "-m", "tradewind", *args],
+        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ), start_new_session=True,
+    )  # fmt: skip
+
+
+def _wait_for(url: str, run_dir_of, min_checkpoint: int, proc, timeout: float = 420) -> dict:
+    """Wait until state.json records a checkpoint at iteration >= min_checkpoint."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "training ended before it could be interrupted"
+        row = _row(url)
+        if row.get("artifact_uri"):
+            state_file = Path(row["artifact_uri"]) / "state.json"
+            if state_file.is_file():
+                state = json.loads(state_file.read_text())
+                if state["checkpoint"] and state["iteration"] >= min_checkpoint:
+                    return state
+        time.sleep(0.5)
+    raise AssertionError("no checkpoint in time")
+
+
+def _stop(proc: subprocess.Popen, sig: int, timeout: float = 120) -> int:
+    os.killpg(proc.pid, sig)
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is left (Ray workers)
+        except ProcessLookupError:
+            pass
+
+
+def test_interrupt_and_resume_continue_from_the_last_checkpoint(
+    warehouse: str, tmp_path: Path
+) -> None:
+    pytest.importorskip("ray")
+    from tradewind.settings import reset_settings_cache
+    from tradewind.training.service import run_training
+
+    agent_file = write_agent(
+        tmp_path / "resumable.yaml",
+        **{"budget.timesteps": BATCH * ITERATIONS, "algorithm.train_batch_size": BATCH,
+           "early_stopping.eval_every": 4},
+    )  # fmt: skip
+
+    # 1. Ctrl-C: checkpoint, exit 130, aborted.
+    proc = _start(["train", str(agent_file), "--no-register"], tmp_path, "first")
+    _wait_for(warehouse, None, 2, proc)
+    code = _stop(proc, signal.SIGINT)
+    assert code == 130, (tmp_path / "first.log").read_text()[-3000:]
+    row = _row(warehouse)
+    run_id = str(row["run_id"])
+    assert row["status"] == "aborted" and "--resume" in row["error"]
+    state = json.loads((Path(row["artifact_uri"]) / "state.json").read_text())
+    aborted_at = state["iteration"]
+    assert state["checkpoint"].endswith(f"train_{aborted_at:06d}")  # saved on the way out
+
+    # 2. Resume in a new process, then SIGKILL it: no cleanup at all.
+    proc = _start(["train", "--resume", run_id, "--no-register"], tmp_path, "second")
+    state = _wait_for(warehouse, None, aborted_at + 2, proc)
+    _stop(proc, signal.SIGKILL)
+    row = _row(warehouse)
+    assert row["status"] == "running" and row["resumed_count"] == 1
+    killed_state = json.loads((Path(row["artifact_uri"]) / "state.json").read_text())
+    last = killed_state["iteration"]
+    assert last > aborted_at
+
+    # 3. Resume here and finish.
+    reset_settings_cache()
+    reports = []
+    outcome = run_training(warehouse, "", resume=run_id, register=False,
+                           progress=reports.append)  # fmt: skip
+    assert reports[0].iteration == last + 1
+    assert reports[0].rllib_iteration == last + 1  # RLlib restored its own state too
+    assert reports[-1].iteration == ITERATIONS
+    assert outcome.result.timesteps == BATCH * ITERATIONS
+    row = _row(warehouse)
+    assert row["status"] == "succeeded" and row["resumed_count"] == 2 and row["error"] is None
+    assert row["progress"]["iteration"] == ITERATIONS
+    # Every validation check of the three processes is kept, in order, none repeated.
+    checks = [h["iteration"] for h in row["metrics"]["validation_history"]]
+    assert checks == sorted(set(checks)) and checks[-1] == ITERATIONS
