@@ -108,3 +108,26 @@ def test_a_failed_restatement_load_keeps_the_old_history(vendor_settings, emulat
     pd.testing.assert_frame_equal(bars(db_url), kept)
     assert scalar(db_url, "select max(history_version) from ops.ingest_watermarks") == 1
     assert scalar(db_url, "select count(*) from ops.data_warnings where kind = 'restatement'") == 0
+
+
+def test_a_restated_wiki_history_is_replaced_too(vendor_settings, emulator, dataset, db_url):
+    """Nasdaq Data Link WIKI/PRICES through the nasdaq-data-link client: adj_* history is
+    backward-adjusted, so a later split restates it the same way."""
+    wiki = dataset.wiki[dataset.wiki["ticker"] == "MSFT"].set_index("date")
+    run_ingest("quandl", SYMBOLS, START, FIRST_END, as_of=AFTER_END, url=db_url,
+               settings=vendor_settings)  # fmt: skip
+    emulator.restate("MSFT", EX_DATE, split_ratio=2.0)
+    s = run_ingest("quandl", SYMBOLS, START, END, as_of=AFTER_END, url=db_url,
+                   settings=vendor_settings)  # fmt: skip
+    assert any("restated by the vendor" in n and "MSFT" in n for n in s.notes)
+    got = rows(db_url, "select session::text, close, history_version from raw.bars_daily "
+                       "where source = 'quandl' and symbol = 'MSFT' order by session")  # fmt: skip
+    assert [d for d, _, _ in got] == wiki.index.tolist()
+    np.testing.assert_allclose([c for _, c, _ in got], wiki["adj_close"] / 2.0, rtol=2e-4)
+    assert {v for *_, v in got} == {2}
+    others = rows(db_url, "select distinct history_version from raw.bars_daily "
+                          "where source = 'quandl' and symbol <> 'MSFT'")  # fmt: skip
+    assert others == [(1,)]
+    assert rows(db_url, "select symbol from ops.data_warnings where kind = 'restatement'") == [
+        ("MSFT",)
+    ]

@@ -399,12 +399,12 @@ def _check_overlap(
         mark = marks[sym][1]
         last[sym] = mark.tz_convert(NY_TZ).tz_localize(None).normalize() if tf.daily else mark
     limit = frame["symbol"].map(last)
+    # Times as the gate will read them; a cell that does not parse is never overlap.
+    when = pd.to_datetime(frame[t], errors="coerce", utc=not tf.daily)
     if tf.daily:
-        in_overlap = frame["symbol"].isin(list(last)) & (frame[t] <= limit.astype("datetime64[ns]"))
+        in_overlap = frame["symbol"].isin(list(last)) & (when <= limit.astype("datetime64[ns]"))
     else:
-        in_overlap = frame["symbol"].isin(list(last)) & (
-            frame[t] <= pd.to_datetime(limit, utc=True)
-        )
+        in_overlap = frame["symbol"].isin(list(last)) & (when <= pd.to_datetime(limit, utc=True))
     restated = compare(stored, frame[in_overlap], tf)
     keep = ~in_overlap | frame["symbol"].isin(list(restated))
     note = (

@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -26,6 +28,7 @@ from tradewind.ingest.batch import ACTION_COLUMNS, Batch, BatchMeta, empty_actio
 from tradewind.ingest.csv_source import WIKI_COLUMNS, expand_paths, wiki_actions, wiki_frame
 from tradewind.ingest.errors import IngestError, SourceError
 from tradewind.ingest.progress import NullProgress, ProgressSink
+from tradewind.ingest.restatement import Restatement, overlap_start
 from tradewind.ingest.retry import GaveUp, RetryPolicy, call_with_retries
 from tradewind.ingest.timeframes import parse_timeframe
 
@@ -133,8 +136,10 @@ def extract_quandl(
     if hi is None:
         raise IngestError("quandl: an end of the interval is required")
     marks = read_watermarks(url, source_name, tf.label, symbols) if incremental else {}
+    overlap_sessions = int(getattr(settings, "restatement_overlap_sessions", 0) or 0)
     plan: dict[tuple, list[str]] = {}
     up_to_date = []
+    overlap_from: dict[str, datetime] = {}  # re-read from here to detect a restatement
     for sym in symbols:
         ranges = gaps(lo, hi, marks.get(sym), tf)
         if not ranges:
@@ -142,64 +147,86 @@ def extract_quandl(
                 raise IngestError(f"quandl: {sym} has nothing loaded yet: give --start")
             up_to_date.append(sym)
             continue
-        ny = [(pd.Timestamp(a).tz_convert("America/New_York").date().isoformat(),
-               pd.Timestamp(b).tz_convert("America/New_York").date().isoformat())
-              for a, b in ranges]  # fmt: skip
-        plan.setdefault(tuple(ny), []).append(sym)
+        if sym in marks and adjustment != "raw":
+            # Adjusted WIKI history changes with every later split or dividend: re-read the
+            # last loaded sessions with the new ones (see tradewind.ingest.restatement).
+            ov = overlap_start(marks[sym][1], tf, overlap_sessions)
+            if ov is not None and ranges[-1][0] > marks[sym][1].to_pydatetime():
+                ranges[-1] = (min(ranges[-1][0], ov), ranges[-1][1])
+                overlap_from[sym] = ov
+        plan.setdefault(tuple(_ny_days(ranges)), []).append(sym)
 
-    frames: list[pd.DataFrame] = []
-    n_requests = n_pages = 0
-    units = [
-        (rng, group[i : i + tickers_per_request])
-        for ranges, group in plan.items()
-        for rng in ranges
-        for i in range(0, len(group), tickers_per_request)
-    ]
-    task = progress.task("quandl WIKI/PRICES pages", total=None) if units else 0
-    with _api_config(key, base, sdk_retries, sdk_backoff):
-        from nasdaqdatalink.model.datatable import Datatable
+    counters = {"requests": 0, "pages": 0}
+    task = progress.task("quandl WIKI/PRICES pages", total=None) if plan else 0
 
-        for (a, b), chunk in units:
-            n_requests += 1
-            params: dict[str, Any] = {"ticker": list(chunk), "date": {"gte": a, "lte": b},
-                                      "qopts.per_page": page_size}  # fmt: skip
-            cursor = None
-            seen: set[str] = set()
-            while True:
-                page_params = {**params, **({"qopts.cursor_id": cursor} if cursor else {})}
-                try:
-                    page = call_with_retries(
-                        lambda p=page_params: Datatable(DATATABLE).data(params=p),
-                        policy, retryable=_retryable,
-                        describe=lambda e: _scrub(f"{type(e).__name__}: {e}", key),
-                        what=f"quandl page {n_pages + 1}",
-                    )  # fmt: skip
-                except GaveUp as exc:
-                    msg = _scrub(f"{type(exc.last).__name__}: {exc.last}", key)
-                    raise SourceError(
-                        f"quandl: giving up after {exc.attempts} attempts in {exc.seconds:.1f}s: "
-                        f"{msg[:300]}"
-                    ) from None
-                except Exception as exc:  # noqa: BLE001 - not retryable: one clear, key-free line
-                    msg = _scrub(f"{type(exc).__name__}: {exc}", key)
-                    raise SourceError(f"quandl: request failed: {msg[:300]}") from None
-                n_pages += 1
-                frames.append(_page_frame(page))
-                progress.advance(task)
-                cursor = page.meta.get("next_cursor_id")
-                if not cursor:
-                    break
-                if cursor in seen or n_pages >= _MAX_PAGES:
-                    raise SourceError("quandl: the server repeats a cursor (pagination loop)")
-                seen.add(cursor)
+    def fetch(plan: dict[tuple, list[str]]) -> list[pd.DataFrame]:
+        frames: list[pd.DataFrame] = []
+        units = [
+            (rng, group[i : i + tickers_per_request])
+            for ranges, group in plan.items()
+            for rng in ranges
+            for i in range(0, len(group), tickers_per_request)
+        ]
+        with _api_config(key, base, sdk_retries, sdk_backoff):
+            from nasdaqdatalink.model.datatable import Datatable
 
-    raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=WIKI_COLUMNS)
-    raw.columns = [str(c).strip().lower() for c in raw.columns]
-    if "date" in raw:
-        raw["date"] = raw["date"].map(lambda d: d.isoformat() if hasattr(d, "isoformat") else d)
-    bars, actions = wiki_frame(raw, adjustment) if len(raw) else (pd.DataFrame(), empty_actions())
-    if not len(raw):
-        bars = pd.DataFrame(columns=["symbol", "session", "open", "high", "low", "close", "volume"])
+            for (a, b), chunk in units:
+                counters["requests"] += 1
+                params: dict[str, Any] = {"ticker": list(chunk), "date": {"gte": a, "lte": b},
+                                          "qopts.per_page": page_size}  # fmt: skip
+                cursor = None
+                seen: set[str] = set()
+                while True:
+                    page_params = {**params, **({"qopts.cursor_id": cursor} if cursor else {})}
+                    try:
+                        page = call_with_retries(
+                            lambda p=page_params: Datatable(DATATABLE).data(params=p),
+                            policy, retryable=_retryable,
+                            describe=lambda e: _scrub(f"{type(e).__name__}: {e}", key),
+                            what=f"quandl page {counters['pages'] + 1}",
+                        )  # fmt: skip
+                    except GaveUp as exc:
+                        msg = _scrub(f"{type(exc.last).__name__}: {exc.last}", key)
+                        raise SourceError(
+                            f"quandl: giving up after {exc.attempts} attempts in "
+                            f"{exc.seconds:.1f}s: {msg[:300]}"
+                        ) from None
+                    except Exception as exc:  # noqa: BLE001 - not retryable: one key-free line
+                        msg = _scrub(f"{type(exc).__name__}: {exc}", key)
+                        raise SourceError(f"quandl: request failed: {msg[:300]}") from None
+                    counters["pages"] += 1
+                    frames.append(_page_frame(page))
+                    progress.advance(task)
+                    cursor = page.meta.get("next_cursor_id")
+                    if not cursor:
+                        break
+                    if cursor in seen or counters["pages"] >= _MAX_PAGES:
+                        raise SourceError("quandl: the server repeats a cursor (pagination loop)")
+                    seen.add(cursor)
+        return frames
+
+    bars, actions = _bars_from_pages(fetch(plan), adjustment)
+    notes = [f"{len(up_to_date)} symbol(s) already loaded up to {end}"] if up_to_date else []
+    restated: dict[str, Restatement] = {}
+    if overlap_from:
+        from tradewind.ingest.alpaca_source import _check_overlap
+
+        bars, restated, note = _check_overlap(bars, tf, url, source_name, marks, overlap_from)
+        notes.append(note)
+        if restated:
+            again: dict[tuple, list[str]] = {}
+            for sym in restated:
+                first = marks[sym][0].to_pydatetime()
+                since = first if lo is None else min(lo, first)
+                again.setdefault(tuple(_ny_days([(since, hi)])), []).append(sym)
+            more, more_actions = _bars_from_pages(fetch(again), adjustment)
+            bars = pd.concat([bars[~bars["symbol"].isin(list(restated))], more],
+                             ignore_index=True)  # fmt: skip
+            actions = pd.concat([actions, more_actions], ignore_index=True)
+            notes.append(f"restated by the vendor, whole history re-pulled: {', '.join(restated)}")
+    if len(actions):
+        actions = actions.drop_duplicates(["symbol", "ex_date", "action"], keep="last")
+    n_requests, n_pages = counters["requests"], counters["pages"]
     got = set(bars["symbol"].unique().tolist()) if len(bars) else set()
     asked = [s for group in plan.values() for s in group]
     meta = BatchMeta(
@@ -209,14 +236,38 @@ def extract_quandl(
         symbols=list(symbols),
         start=start,
         end=end,
-        params={"datatable": DATATABLE, "page_size": page_size, "incremental": incremental},
+        params={
+            "datatable": DATATABLE,
+            "page_size": page_size,
+            "incremental": incremental,
+            "restated": {sym: asdict(r) | {"detail": r.detail} for sym, r in restated.items()},
+        },  # fmt: skip
         missing_symbols=sorted(s for s in asked if s not in got),
-        notes=[f"{len(up_to_date)} symbol(s) already loaded up to {end}"] if up_to_date else [],
+        notes=notes,
         requests=n_requests,
         pages=n_pages,
     )
     acts = actions[list(ACTION_COLUMNS)] if len(actions) else empty_actions()
     return Batch(frame=bars.reset_index(drop=True), meta=meta, actions=acts)
+
+
+def _ny_days(ranges: list[tuple[datetime, datetime]]) -> list[tuple[str, str]]:
+    """UTC instant ranges as the New York dates the datatable filters on."""
+    return [(pd.Timestamp(a).tz_convert("America/New_York").date().isoformat(),
+             pd.Timestamp(b).tz_convert("America/New_York").date().isoformat())
+            for a, b in ranges]  # fmt: skip
+
+
+def _bars_from_pages(frames: list[pd.DataFrame], adjustment: str):
+    """Datatable pages -> (canonical bars, corporate actions)."""
+    raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=WIKI_COLUMNS)
+    raw.columns = [str(c).strip().lower() for c in raw.columns]
+    if "date" in raw:
+        raw["date"] = raw["date"].map(lambda d: d.isoformat() if hasattr(d, "isoformat") else d)
+    bars, actions = wiki_frame(raw, adjustment) if len(raw) else (pd.DataFrame(), empty_actions())
+    if not len(raw):
+        bars = pd.DataFrame(columns=["symbol", "session", "open", "high", "low", "close", "volume"])
+    return bars, actions
 
 
 __all__ = ["extract_quandl", "wiki_actions"]

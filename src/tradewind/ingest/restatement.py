@@ -106,6 +106,7 @@ def compare(
     if stored.empty or fetched.empty:
         return {}
     right = fetched[["symbol", t, *COMPARED]].copy()
+    right[t] = pd.to_datetime(right[t], errors="coerce", utc=not tf.daily)
     for c in COMPARED:
         right[c] = pd.to_numeric(right[c], errors="coerce").astype(float)
     both = stored.merge(right, on=["symbol", t], suffixes=("_db", "_vendor"))
