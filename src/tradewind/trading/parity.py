@@ -97,10 +97,9 @@ def env_backtest(
 ) -> pd.DataFrame:
     """The environment's backtest of the same weights (``run_policy`` on ``PortfolioEnv``)."""
     from tradewind.rl.baselines import run_policy
-    from tradewind.rl.data import MarketData
     from tradewind.rl.env import PortfolioEnv
 
-    data = MarketData.from_bars(bars.frame, vol_window=bars.vol_window)
+    data = bars.market_data()
     first, last = weights.index[0], weights.index[-1]
     env = PortfolioEnv(
         data,

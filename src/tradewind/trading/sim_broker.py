@@ -50,6 +50,7 @@ class Bars:
         self._close = idx["close"].astype(float).to_dict()
         self.symbols = tuple(sorted(set(self.frame["symbol"])))
         self._vol: pd.DataFrame | None = None
+        self._market: MarketData | None = None
 
     def open(self, symbol: str, session: date) -> float | None:
         return self._open.get((symbol, session))
@@ -60,10 +61,16 @@ class Bars:
     def has(self, symbol: str) -> bool:
         return symbol in self.symbols
 
+    def market_data(self) -> MarketData:
+        """The environment's arrays of these bars (built once)."""
+        if self._market is None:
+            self._market = MarketData.from_bars(self.frame, vol_window=self.vol_window)
+        return self._market
+
     def volatility(self) -> pd.DataFrame:
         """[session x symbol] of ``MarketData.volatility`` (the env's cost input)."""
         if self._vol is None:
-            md = MarketData.from_bars(self.frame, vol_window=self.vol_window)
+            md = self.market_data()
             self._vol = pd.DataFrame(
                 md.volatility, index=pd.to_datetime(md.sessions).date, columns=list(md.symbols)
             )
@@ -204,20 +211,24 @@ class SimBroker:
         return {s: (Asset(s) if self.bars.has(s) else None) for s in symbols}
 
     def clock(self) -> Clock:
-        nxt = nyse.next_session(self.session)
-        return Clock(
-            now=pd.Timestamp(nyse.session_close_utc(self.session)) + pd.Timedelta(minutes=5),
-            is_open=False,
-            next_open=pd.Timestamp(nyse.session_open_utc(nxt)),
-        )
+        if getattr(self, "_clock_of", None) != self.session:  # one calendar lookup per session
+            nxt = nyse.next_session(self.session)
+            self._clock = Clock(
+                now=pd.Timestamp(nyse.session_close_utc(self.session)) + pd.Timedelta(minutes=5),
+                is_open=False,
+                next_open=pd.Timestamp(nyse.session_open_utc(nxt)),
+            )
+            self._clock_of = self.session
+        return self._clock
 
     def cost_rates(self, symbols: Iterable[str], session: date) -> dict[str, float]:
+        symbols = list(symbols)
         vol = self.bars.volatility()
-        out = {}
-        for s in symbols:
-            v = vol.at[session, s] if (session in vol.index and s in vol.columns) else 0.0
-            out[s] = float(self.costs.rates(np.array([v]))[0])
-        return out
+        if session in vol.index:
+            v = vol.loc[session].reindex(symbols).fillna(0.0).to_numpy(dtype=np.float64)
+        else:
+            v = np.zeros(len(symbols))
+        return dict(zip(symbols, self.costs.rates(v).tolist(), strict=True))
 
     def find(self, client_order_id: str) -> OrderRecord | None:
         o = self.state.orders.get(client_order_id)
