@@ -258,7 +258,9 @@ def create_app(
     def api_models() -> dict:
         return read(models_q.index)
 
-    @app.get("/api/models/{name}", tags=["api"], summary="One model: versions, gate, evaluations")
+    @app.get(
+        "/api/models/{name:path}", tags=["api"], summary="One model: versions, gate, evaluations"
+    )
     def api_model(name: str, version: int | None = Query(None, ge=1)) -> dict:
         got = read(models_q.detail, name, version)
         if got is None:
@@ -286,7 +288,7 @@ def create_app(
     def page_models(request: Request) -> HTMLResponse:
         return render(request, "models.html", "Models", d=api_models())
 
-    @app.get("/models/{name}", response_class=HTMLResponse, include_in_schema=False)
+    @app.get("/models/{name:path}", response_class=HTMLResponse, include_in_schema=False)
     def page_model(request: Request, name: str, version: int | None = Query(None, ge=1)):
         return render(request, "model.html", f"Model {name}", d=api_model(name, version))
 

@@ -359,9 +359,10 @@ def _broker(cur, rng, sample: Sample) -> None:
         o2 = sample.opens[k + 2] if k + 2 < len(sample.sessions) else nan
         realised = calendar.session_offset(d, 2)
         if k + 2 < len(sample.sessions):
+            # The snapshot of T+2 holds the return of the weights of T (and tracking noise).
             ret = np.where(np.isfinite(o1) & np.isfinite(o2), o2 / o1 - 1, 0.0)
-            snaps.append((broker_, account, realised, equity * 0.05, equity, equity))
             equity *= 1 + float(w[i] @ ret) + float(rng.normal(0, 0.0005))
+            snaps.append((broker_, account, realised, equity * 0.05, equity, equity))
         t1 = calendar.session_open_utc(calendar.session_offset(d, 1))
         for j in range(0, len(sample.symbols), 3):
             s = sample.symbols[j]

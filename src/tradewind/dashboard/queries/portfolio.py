@@ -64,13 +64,14 @@ def page(r: Reader, account: str | None = None, model: str | None = None) -> dic
         """,
         key,
     )
-    # The backtest starts with the account's first equity, on the session its returns land on.
+    # Both lines start together: the backtest from the account's first snapshot on, scaled to
+    # its equity there (a point is dated by the session its return is realised on, T+2).
     backtest = signal_curve(r, model) if model else []
     first = out["equity"][0] if out["equity"] else None
     if first:
-        backtest = [b for b in backtest if b["session"] >= first["session"]]
+        backtest = [b for b in backtest if b["realised_session"] >= first["session"]]
         if backtest:
-            base = backtest[0]["equity"] / (1 + backtest[0]["gross_return"])
+            base = backtest[0]["equity"]
             for b in backtest:
                 b["value"] = first["equity"] * b["equity"] / base
     out["backtest"] = backtest
