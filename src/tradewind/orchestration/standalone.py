@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from tradewind.db.embedded import port_in_use
 from tradewind.settings import PROJECT_ROOT, Settings, get_settings
 
 if TYPE_CHECKING:
@@ -94,14 +95,8 @@ def loopback_hostname() -> str:
 # --- ports and the environment ----------------------------------------------------------------
 
 
-def port_open(port: int, host: str = LOOPBACK) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex((host, port)) == 0
-
-
 def _free_port(preferred: int) -> int:
-    if not port_open(preferred):
+    if not port_in_use(preferred):
         return preferred
     with socket.socket() as s:
         s.bind((LOOPBACK, 0))
@@ -320,24 +315,16 @@ class Supervisor:
 # --- the run file ------------------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def claim_run(airflow_home: Path, marker: str) -> str | None:
     """Take the home for this launcher: refuse if another live launcher holds it; kill what a
     dead one left behind. Returns a line to print about that cleanup, or None."""
+    import psutil
+
     path = airflow_home / RUN_FILE
     note = None
     with contextlib.suppress(OSError, ValueError, KeyError):
         old = json.loads(path.read_text())
-        if old["pid"] != os.getpid() and _pid_alive(old["pid"]):
+        if old["pid"] != os.getpid() and psutil.pid_exists(old["pid"]):
             raise LauncherError(
                 f"make airflow is already running for {airflow_home} (launcher pid {old['pid']}, "
                 f"UI on port {old.get('port')}); stop it first"
@@ -392,7 +379,7 @@ def _emulator_argv(port: int) -> list[str]:
 
 def _wait_port(component: Component, port: int, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
-    while not port_open(port):
+    while not port_in_use(port):
         if component.proc.poll() is not None or time.monotonic() > deadline:
             raise LauncherError(f"{component.name} did not start; see {component.log}")
         time.sleep(0.3)
@@ -595,7 +582,7 @@ def run(args: argparse.Namespace) -> int:
     # The run file first: "already running" explains a busy port better than the port does.
     if note := claim_run(airflow_home, marker):
         print(note, flush=True)
-    if port_open(args.port):
+    if port_in_use(args.port):
         release_run(airflow_home)
         raise LauncherError(f"port {args.port} on {LOOPBACK} is in use; pass --port N")
 
@@ -638,8 +625,12 @@ def run(args: argparse.Namespace) -> int:
         for line in sup.stop().lines():
             print(line, flush=True)
         if sup.warehouse is not None:
-            sup.warehouse.stop()
-            print(f"  warehouse stopped (data kept in {settings.pg_data_dir})", flush=True)
+            try:
+                sup.warehouse.stop()
+                print(f"  warehouse stopped (data kept in {settings.pg_data_dir})", flush=True)
+            except Exception as exc:  # still release the run file and say what happened
+                code = 1
+                print(f"error: stopping the warehouse: {exc}", file=sys.stderr, flush=True)
         elif settings.database_url is None:
             print("  warehouse left running (it was running before; `tradewind db down`)")
         release_run(airflow_home)
