@@ -4,12 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format airflow node-deps clean-var
+.PHONY: demo test lint format airflow node-deps chromium clean-var
 
 demo: $(STAMP)
 	$(VENV)/bin/tradewind demo
 
-test: $(STAMP) node-deps
+test: $(STAMP) node-deps chromium
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q $(PYTEST_ARGS)
@@ -37,6 +37,19 @@ node-deps:
 	elif [ "$${CI:-}" = "true" ]; then \
 	  echo "CI=true but npm is not on PATH: the TimescaleDB tests need Node.js and npm"; exit 1; \
 	else echo "npm not found: TimescaleDB tests will be skipped"; fi
+
+# Headless Chromium for the dashboard's browser test (Debian's package; Playwright drives it, its
+# own browser download is not reachable). Installed when absent and we are root with apt-get;
+# otherwise that test skips with the reason (and fails under CI=true).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium (apt-get)"; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	elif [ "$$CI" = true ]; then \
+	  echo "CI=true but chromium is missing and cannot be installed (need root and apt-get)"; exit 1; \
+	else echo "chromium not found and apt-get unavailable: the dashboard browser test will skip"; fi
 
 # Airflow UI on a laptop: `airflow standalone` with the project's DAGs and plugin against the
 # embedded warehouse (metadata in a database of its own); prints the URL and login.
