@@ -82,3 +82,18 @@ def test_refusals_are_one_line(emu, warehouse, monkeypatch):
     assert res.exit_code == 1 and "unknown broker 'ib'" in res.output
     res = runner.invoke(app, ["reconcile", "--date", str(T), "--broker", "sim"])
     assert res.exit_code == 0  # nothing was traded: an empty report, not an error
+
+
+def test_simulated_day_through_the_cli(warehouse):
+    res = run("rebalance", "--date", str(T), "--broker", "sim")
+    assert res.exit_code == 0, res.output
+    assert "4 order(s) sent" in res.output and "expected cost 0.0800%" in res.output
+    st = run("broker", "status", "--broker", "sim")
+    assert st.exit_code == 0 and "open orders" in st.output and "tw-20150326-AAA-b-" in st.output
+    rec = run("reconcile", "--date", str(T), "--broker", "sim")
+    assert rec.exit_code == 0, rec.output
+    assert "4 fill(s)" in rec.output and "0 order(s) not (fully) filled" in rec.output
+    st = run("broker", "status", "--broker", "sim")
+    assert st.exit_code == 0 and "no open orders" in st.output
+    for sym in ("AAA", "BBB", "CCC", "DDD"):
+        assert sym in st.output

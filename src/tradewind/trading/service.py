@@ -74,7 +74,9 @@ def _bars(conn, symbols, session: date, end: date, settings: Settings) -> Bars:
     return Bars(frame)
 
 
-def make_broker(kind: str, conn, session: date, symbols, settings: Settings, *, end=None):
+def make_broker(
+    kind: str, conn, session: date, symbols, settings: Settings, *, end=None, catch_up=True
+):
     """The broker for ``--broker``: sim (bars up to ``end``, default T) or alpaca."""
     if kind == "alpaca":
         from tradewind.trading.alpaca_broker import AlpacaBroker
@@ -90,7 +92,8 @@ def make_broker(kind: str, conn, session: date, symbols, settings: Settings, *, 
             bars, session, store=store.WarehouseSimStore(conn), account_id=SIM_ACCOUNT,
             settings=settings,
         )  # fmt: skip
-        sim.catch_up()  # earlier sessions' orders fill at their opens, which are known by now
+        if catch_up:  # earlier sessions' orders fill at their opens, which are known by now
+            sim.catch_up()
         return sim
     raise TradingError(f"unknown broker {kind!r}: use one of {', '.join(BROKERS)}")
 
@@ -365,13 +368,25 @@ def status(broker: str = "sim", *, db_url: str | None = None, settings: Settings
     conn = _connect(db_url)
     try:
         if broker_obj is None and broker == "sim":
-            row = conn.execute(
-                "select max(as_of_session) from broker.sim_orders where account_id = %s",
+            # Read-only: the book as of the latest session it traded on (or the latest bars),
+            # valued at that close; open orders stay open until a rebalance or reconcile.
+            day = (
+                conn.execute(
+                    "select greatest(max(as_of_session), max(filled_session)) from broker.sim_orders "
+                    "where account_id = %s",
+                    (SIM_ACCOUNT,),
+                ).fetchone()[0]
+                or conn.execute("select max(session) from raw.bars_daily").fetchone()[0]
+            )
+            if day is None:
+                raise TradingError("no bars in the warehouse: nothing to value the account with")
+            open_syms = conn.execute(
+                "select distinct symbol from broker.sim_orders where account_id = %s and status "
+                "in ('accepted', 'new', 'partially_filled')",
                 (SIM_ACCOUNT,),
-            ).fetchone()
-            last = row[0] if row and row[0] else nyse.session_on_or_before(date.today())
-            day = nyse.next_session(last) if row and row[0] else last
-            b = make_broker("sim", conn, day, [], s, end=day)
+            ).fetchall()
+            syms = [r[0] for r in open_syms]
+            b = make_broker("sim", conn, day, syms, s, end=day, catch_up=False)
         else:
             b = broker_obj or make_broker(broker, conn, date.today(), [], s)
         return {

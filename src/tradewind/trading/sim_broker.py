@@ -69,6 +69,8 @@ class Bars:
 
     def volatility(self) -> pd.DataFrame:
         """[session x symbol] of ``MarketData.volatility`` (the env's cost input)."""
+        if self._vol is None and self.frame.empty:
+            self._vol = pd.DataFrame()
         if self._vol is None:
             md = self.market_data()
             self._vol = pd.DataFrame(
