@@ -1,14 +1,20 @@
-{#- Bucket a timestamptz into fixed-width bins aligned on 2000-01-03 00:00 UTC. TimescaleDB's
-    time_bucket uses that origin for sub-month widths, so both branches give the same buckets. -#}
-{% macro time_bucket(width, ts) -%}
-    {{ return(adapter.dispatch('time_bucket', 'tradewind')(width, ts)) }}
+{#- Bucket a timestamptz into fixed-width bins aligned on `origin` (default 2000-01-03 00:00 UTC,
+    TimescaleDB's own origin for sub-month widths), so both branches give the same buckets.
+    Hourly bars pass origin 14:30 UTC: New York is a whole number of hours from UTC, so hours
+    then start at the 09:30 open all year. -#}
+{% macro time_bucket(width, ts, origin=none) -%}
+    {{ return(adapter.dispatch('time_bucket', 'tradewind')(width, ts, origin)) }}
 {%- endmacro %}
 
-{% macro default__time_bucket(width, ts) -%}
+{% macro default__time_bucket(width, ts, origin=none) -%}
     {%- if tradewind.use_timescale() -%}
+        {%- if origin is none -%}
         time_bucket({{ width }}, {{ ts }})
+        {%- else -%}
+        time_bucket({{ width }}, {{ ts }}, origin => {{ origin }})
+        {%- endif -%}
     {%- else -%}
-        date_bin({{ width }}, {{ ts }}, timestamptz '2000-01-03 00:00:00+00')
+        date_bin({{ width }}, {{ ts }}, {{ origin if origin is not none else "timestamptz '2000-01-03 00:00:00+00'" }})
     {%- endif -%}
 {%- endmacro %}
 

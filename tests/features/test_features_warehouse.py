@@ -362,8 +362,12 @@ def test_daily_bars_from_minutes_keep_regular_hours(built):
         ["AAPL", 10.0, 10.5, 9.5, 10.0, 220.0, 3],
         ["MSFT", 28.0, 28.1, 27.9, 28.05, 500.0, 1],
     ]
-    hourly = read_frame(url, "select count(*) as n from features_intermediate.int_bars_hourly")
-    assert hourly["n"][0] == 3
+    # Hours from the 09:30 New York open (14:30 UTC in December), not UTC clock hours.
+    hourly = read_frame(url, "select symbol, bucket, minutes from features_intermediate."
+                        "int_bars_hourly order by symbol, bucket")  # fmt: skip
+    assert [(s, str(b), m) for s, b, m in hourly.values.tolist()] == [
+        ("AAPL", "2010-12-30 14:30:00+00:00", 3), ("MSFT", "2010-12-30 20:30:00+00:00", 1),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
