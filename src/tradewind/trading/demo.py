@@ -44,7 +44,7 @@ def demo_rebalance(
     rec = service.reconcile(session, "sim", db_url=db_url)
     print_reconciliation(rec, out)
     info = service.status("sim", db_url=db_url)
-    print_portfolio(
-        info, out, title=f"simulated portfolio after the open of {nyse.next_session(session)}"
-    )
+    t1 = nyse.next_session(session)
+    title = f"simulated portfolio on {t1} (filled at the open, valued at the close)"
+    print_portfolio(info, out, title=title)
     return {"session": session, "rebalance": result, "reconciliation": rec, "status": info}
