@@ -237,10 +237,10 @@ class StopReport:
             for n, c in self.exited.items()
         )
         out = [f"  stopped in {self.seconds:.1f} s: {codes}"]
-        if self.terminated or self.killed:
-            out.append(
-                f"  left-over processes: {self.terminated} sent SIGTERM, {self.killed} SIGKILLed"
-            )
+        extra = [f"{self.terminated} sent SIGTERM"] * bool(self.terminated)
+        extra += [f"{self.killed} SIGKILLed"] * bool(self.killed)
+        if extra:
+            out.append(f"  after the grace period: {', '.join(extra)}")
         return out
 
 
@@ -638,6 +638,13 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 3600 seconds")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="make airflow", description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, default=8080, help="UI/API port on 127.0.0.1")
@@ -652,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--stop-timeout",
-        type=float,
+        type=_seconds,
         default=30,
         help="seconds the components get to exit after a stop signal before being killed",
     )
