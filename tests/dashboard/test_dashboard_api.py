@@ -151,7 +151,8 @@ def test_models_index_counts_runs_by_agent(client, sample_db):
     assert len(d["runs"]) == 50
     failed = [r for r in d["runs"] if r["status"] == "failed"]
     assert failed and all(r["error"] for r in failed)
-    assert all("history" not in r["metrics"] for r in d["runs"])  # bulky series left out
+    assert all("validation_history" not in r["metrics"] for r in d["runs"])  # series left out
+    assert all(r["metrics"]["iterations"] == 125 for r in d["runs"])
     prod = {m["model_name"]: m["production_version"] for m in d["models"]}
     assert {k: v for k, v in prod.items() if v} == sample.models
 

@@ -126,15 +126,15 @@ def turnover(detail: dict) -> dict:
 
 
 def training_curves(curves: list[dict]) -> dict:
-    """Mean episode return per iteration of each run (keys as the trainer records them)."""
+    """Validation score per iteration of each run (``metrics.validation_history``), or the mean
+    episode return where a run recorded that instead."""
     data = []
     for run in curves:
         points = [p for p in run["history"] if isinstance(p, dict)]
         if not points:
             continue
         ykey = next(
-            (k for k in ("episode_return_mean", "mean_return", "return_mean", "reward_mean")
-             if k in points[0]),
+            (k for k in ("score", "episode_return_mean") if k in points[0]),
             None,
         )  # fmt: skip
         if ykey is None:
@@ -148,7 +148,7 @@ def training_curves(curves: list[dict]) -> dict:
         )  # fmt: skip
     return {
         "data": data,
-        "layout": _layout("Training curves: mean episode return per iteration",
+        "layout": _layout("Training curves: validation score at each check",
                           xaxis={"title": {"text": "iteration"}}),
     }  # fmt: skip
 

@@ -244,9 +244,16 @@ def _ml(cur, rng, sample: Sample, runs: int, model_names) -> None:
         finished = (
             started + timedelta(minutes=float(rng.uniform(3, 90))) if status != "running" else None
         )
-        history = [{"iteration": i + 1, "episode_return_mean": float(0.02 * np.log1p(i) + rng.normal(0, 0.01)),
-                    "env_steps_per_s": float(rng.uniform(400, 1200))} for i in range(25)]  # fmt: skip
-        metrics = {"history": history, "validation_sharpe": float(rng.normal(0.8, 0.3))}
+        # As tradewind.training records a run: validation checks per iteration, the last
+        # iteration's progress, stage timings.
+        checks = [{"iteration": 5 * (i + 1), "timesteps": 4096 * (i + 1),
+                   "score": float(0.3 * np.log1p(i) + rng.normal(0, 0.08))} for i in range(25)]  # fmt: skip
+        metrics = {"validation": {"sharpe_ratio": checks[-1]["score"]},
+                   "selection_metric": "sharpe_ratio", "stop_reason": "budget",
+                   "timesteps": 4096 * 25, "iterations": 125, "validation_history": checks}  # fmt: skip
+        progress = {"phase": "real", "iteration": 125, "timesteps": 4096 * 25,
+                    "episode_return_mean": float(rng.normal(0.05, 0.02)),
+                    "steps_per_s": float(rng.uniform(400, 1200))}  # fmt: skip
         row = {"run_id": run_id, "agent": agent, "config": json.dumps({"agent": agent, "seed": k}),
                "train_start": date(2008, 1, 1), "train_end": date(2016, 12, 31),
                "eval_start": date(2017, 1, 1), "eval_end": date(2018, 12, 31), "seed": k,
@@ -258,6 +265,12 @@ def _ml(cur, rng, sample: Sample, runs: int, model_names) -> None:
             row["code_version"] = "f658cfe"
         if "data_fingerprint" in run_cols:
             row["data_fingerprint"] = "sha256:" + "ab" * 8
+        if "progress" in run_cols:
+            row["progress"] = json.dumps(progress)
+            row["timings"] = json.dumps({"load_data_s": 2.1, "train_s": 600.0 + k})
+            row["windows"] = json.dumps({"train": ["2008-01-01", "2016-12-31"],
+                                         "validation": ["2017-01-01", "2018-12-31"],
+                                         "test": ["2019-01-01", "2020-09-30"]})  # fmt: skip
         cur.execute(
             f"insert into ml.training_runs ({', '.join(row)}) values"
             f" ({', '.join(['%s'] * len(row))})",
@@ -271,7 +284,7 @@ def _ml(cur, rng, sample: Sample, runs: int, model_names) -> None:
             "insert into ml.model_versions (model_name, version, run_id, stage, artifact_uri,"
             " metrics, promotion_note, created_at, stage_changed_at)"
             " values (%s, %s, %s, 'candidate', %s, %s, %s, %s, %s)",
-            (agent, v, run_id, row["artifact_uri"], json.dumps({"validation_sharpe": metrics["validation_sharpe"]}),
+            (agent, v, run_id, row["artifact_uri"], json.dumps(metrics["validation"]),
              "gate: refused, validation Sharpe below production + 0.05", finished, finished),
         )  # fmt: skip
         if has_eval:

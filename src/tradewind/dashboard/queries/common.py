@@ -17,46 +17,59 @@ from tradewind.dashboard.warehouse import Reader
 
 FORWARD_RETURNS = "features.forward_returns"
 
-# Daily gross return of a model's weights: sum_i w_{T,i} * (exp(fwd_open_lr_{T,i}) - 1), cash
+# Daily gross return of each model's weights: sum_i w_{T,i} * (exp(fwd_open_lr_{T,i}) - 1), cash
 # earning nothing. When several versions wrote weights for one session the newest is the one
 # that traded. A symbol without a label yet (T+2 not open) contributes nothing; a session with no
-# labels at all is left out. Parameters: %(model)s.
+# labels at all is left out. Parameters: %(models)s, a text array.
 SIGNAL_RETURNS_SQL = f"""
-with versions as (
-    select as_of_session, max(model_version) as model_version
-    from signals.target_weights
-    where model_name = %(model)s
-    group by as_of_session
+with tw as (
+    select model_name, as_of_session, symbol, weight
+    from (
+        select t.model_name, t.as_of_session, t.symbol, t.weight, t.model_version,
+               max(t.model_version) over (partition by t.model_name, t.as_of_session) as newest
+        from signals.target_weights as t
+        where t.model_name = any(%(models)s::text[])
+    ) as x
+    where model_version = newest
 )
-select tw.as_of_session as session,
+select tw.model_name, tw.as_of_session as session,
        max(fr.next2_session) as realised_session,
        sum(tw.weight * (exp(fr.fwd_open_lr) - 1)) as gross_return
-from signals.target_weights as tw
-join versions as v using (as_of_session, model_version)
+from tw
 join {FORWARD_RETURNS} as fr on fr.symbol = tw.symbol and fr.session = tw.as_of_session
-where tw.model_name = %(model)s and fr.fwd_open_lr is not null
-group by tw.as_of_session
+where fr.fwd_open_lr is not null
+group by tw.model_name, tw.as_of_session
 """
 
 
-def signal_curve(r: Reader, model: str) -> list[dict]:
-    """Equity (start 1) and drawdown of a model's own target weights on realised returns."""
-    if not (r.has("signals.target_weights") and r.has(FORWARD_RETURNS)):
-        return []
-    return r.rows(
+def signal_curves(r: Reader, models: list[str]) -> dict[str, list[dict]]:
+    """Per model: equity (start 1) and drawdown of its own target weights on realised returns,
+    for all the models in one query."""
+    if not models or not (r.has("signals.target_weights") and r.has(FORWARD_RETURNS)):
+        return {m: [] for m in models}
+    rows = r.rows(
         f"""
         with d as ({SIGNAL_RETURNS_SQL}),
         e as (
-            select session, realised_session, gross_return,
+            select model_name, session, realised_session, gross_return,
                    exp(sum(ln(greatest(1 + gross_return, 1e-12))) over w) as equity
-            from d window w as (order by session)
+            from d window w as (partition by model_name order by session)
         )
-        select session, realised_session, gross_return, equity,
-               equity / max(equity) over (order by session) - 1 as drawdown
-        from e order by session
+        select model_name, session, realised_session, gross_return, equity,
+               equity / max(equity) over (partition by model_name order by session) - 1
+                   as drawdown
+        from e order by model_name, session
         """,
-        {"model": model},
+        {"models": list(models)},
     )
+    out: dict[str, list[dict]] = {m: [] for m in models}
+    for row in rows:
+        out[row.pop("model_name")].append(row)
+    return out
+
+
+def signal_curve(r: Reader, model: str) -> list[dict]:
+    return signal_curves(r, [model])[model]
 
 
 def weights_grid(r: Reader, model: str, version: int | None, sessions: int = 250) -> dict:

@@ -17,13 +17,16 @@ METRICS = (
     "turnover",
     "hit_rate",
 )
-# Run-record keys that are bulky series, not headline numbers.
-_SERIES_KEYS = ("history", "iterations", "curve", "training_curve")
+# Run-record keys that are per-iteration series, not headline numbers (the trainer records
+# ``validation_history``: iteration, timesteps, validation score of every check).
+_SERIES_KEYS = ("validation_history", "history")
 
 
 def _run_columns(r: Reader) -> str:
+    """Columns migration 020 added (code and data versions, windows, timings, progress)."""
     cols = r.columns("ml.training_runs")
-    extra = [c for c in ("code_version", "data_fingerprint") if c in cols]
+    extra = [c for c in ("code_version", "data_fingerprint", "windows", "timings", "progress",
+                         "resumed_count", "sweep_id") if c in cols]  # fmt: skip
     return "".join(f", {c}" for c in extra)
 
 
@@ -135,7 +138,7 @@ def _curves(r: Reader, evaluation_ids: list[str]) -> list[dict]:
 
 
 def _training_curves(r: Reader, name: str) -> list[dict]:
-    """Per-iteration series recorded with each run of the agent (metrics history), if any."""
+    """Per-iteration series recorded with each run of the agent (validation checks), if any."""
     return r.rows(
         f"""
         select run_id::text as run_id, seed, status,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from tradewind.dashboard.queries.common import grade, sessions_behind, signal_curve
+from tradewind.dashboard.queries.common import grade, sessions_behind, signal_curves
 from tradewind.dashboard.warehouse import Reader
 
 
@@ -122,8 +122,9 @@ def page(r: Reader, expected: date) -> dict:
         from ml.model_versions where stage = 'production' order by model_name
         """
     )
+    curves = signal_curves(r, [m["model_name"] for m in production])
     for m in production:
-        curve = signal_curve(r, m["model_name"])
+        curve = curves[m["model_name"]]
         m["live"] = {
             "sessions": len(curve),
             "total_return": curve[-1]["equity"] - 1 if curve else None,
