@@ -180,3 +180,22 @@ def test_report_is_one_self_contained_page_with_every_section(warehouse: str) ->
     reports = query(warehouse, "select policy, report_uri from ml.evaluations "
                                "where policy is not null")  # fmt: skip
     assert len(reports) == len(BASELINES) and all(Path(u).is_file() for u in reports.report_uri)
+
+
+def test_point_in_time_members_only_as_in_training(warehouse: str) -> None:
+    """An agent on a universe with point-in-time membership is evaluated, like it is trained,
+    with non-members unavailable: 1/N then holds only the Dow members of 2010 among the
+    symbols (JPM, KO, MSFT, WMT, XOM; AAPL joined in 2015, CHTR and GM were not members)."""
+    from types import SimpleNamespace
+
+    subject = HoldOne("KO")
+    subject.agent = SimpleNamespace(universe="DOW30", point_in_time=True)
+    (result,) = evaluate_policy(warehouse, subject, ["validation"], reports=False)
+    got = daily(warehouse, result.baseline_evaluation_ids["1/N"])
+    start, end = (dt.date.fromisoformat(d) for d in WINDOWS["validation"])
+    members = ("JPM", "KO", "MSFT", "WMT", "XOM")
+    ref = equal_weight_from_raw_bars(warehouse, members, start, end, bps=10.0)
+    np.testing.assert_allclose(got["net_return"].to_numpy(), ref["net_return"].to_numpy(),
+                               rtol=0, atol=1e-12)  # fmt: skip
+    everyone = equal_weight_from_raw_bars(warehouse, SYMBOLS, start, end, bps=10.0)
+    assert not np.allclose(got["net_return"], everyone["net_return"], rtol=0, atol=1e-6)

@@ -76,6 +76,7 @@ def _baseline_identity(policy: Any, env_config: Any) -> str:
         "max_weight": cfg.max_weight,
         "long_short": cfg.long_short,
         "gross_limit": cfg.gross_limit,
+        "point_in_time_universe": _point_in_time_universe(policy),
     }
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -98,6 +99,15 @@ def _windows(policy: Any, windows: Sequence[str] | Mapping[str, Any]):
         raise RegistryError(str(exc)) from None
 
 
+def _point_in_time_universe(policy: Any) -> str | None:
+    """The universe name whose daily membership restricts the assets, as in training."""
+    agent = getattr(policy, "agent", None)
+    universe = getattr(agent, "universe", None)
+    if getattr(agent, "point_in_time", False) and isinstance(universe, str):
+        return universe
+    return None
+
+
 def _load_data(db_url: str | None, policy: Any, start: dt.date, end: dt.date):
     from tradewind.rl.data import DEFAULT_FEATURES, DEFAULT_VOL_WINDOW, load_market_data
     from tradewind.rl.evaluation import BASELINE_FEATURES
@@ -108,12 +118,20 @@ def _load_data(db_url: str | None, policy: Any, start: dt.date, end: dt.date):
     # decision, and the window's last decision must not be dropped for want of it. Decisions
     # stay within [start, end] (the env's session_range); T only ever sees data up to T.
     try:
-        return load_market_data(
+        data = load_market_data(
             db_url, list(policy.symbols), start, end + dt.timedelta(days=10), features,
             warmup_sessions=cfg.window + DEFAULT_VOL_WINDOW, vol_window=DEFAULT_VOL_WINDOW,
         )  # fmt: skip
     except ValueError as exc:
         raise RegistryError(f"cannot evaluate {start}..{end}: {exc}") from None
+    universe = _point_in_time_universe(policy)
+    if universe is not None:
+        # Exactly as in training (tradewind.training.data): an asset is observable and
+        # tradable only on the days it was a member, for the model and the baselines alike.
+        from tradewind.training.data import membership_mask, restrict_to_members
+
+        data = restrict_to_members(data, membership_mask(universe, data.sessions, data.symbols))
+    return data
 
 
 def _config_record(mv: ModelVersion | None, policy: Any, env_config: Any) -> dict[str, Any]:
