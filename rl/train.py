@@ -237,6 +237,23 @@ class _Board:
         self.writer.close()
 
 
+def _client_token_auth() -> None:
+    """Joining a cluster: send the token ``ray start`` enabled, as ``ray start`` itself does.
+
+    A cluster started with ``ray start --head`` uses token authentication when a token exists
+    (``~/.ray/auth_token`` or ``RAY_AUTH_TOKEN``), but a driver calling ``ray.init(address=...)``
+    sends it only in token mode; without this it is refused ("InvalidAuthToken"). An explicit
+    ``RAY_AUTH_MODE`` is left alone.
+    """
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # another Ray version: its own defaults apply
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 # ---------------------------------------------------------------------------------- train
 def train(
     agent: AgentConfig,
@@ -299,6 +316,7 @@ def train(
         }
         if ray_address:
             kwargs["address"] = ray_address
+            _client_token_auth()
         ray.init(**kwargs)
         started_ray = True
     cluster = ray.get_runtime_context().gcs_address  # recorded: where this run trained
@@ -370,6 +388,7 @@ def train(
         "validation": state["best"]["metrics"],
         "last_checkpoint": state["checkpoint"],
         "status": status,
+        "ray_address": ray_address,
         "ray_cluster": cluster,
         **dict(manifest_extra or {}),
     }

@@ -106,7 +106,8 @@ def load_sweep(path: str | Path) -> SweepConfig:
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first.get("loc", ()))
         what = "unknown key" if first.get("type") == "extra_forbidden" else first.get("msg")
-        raise AgentConfigError(f"{p}: {loc}: {what}") from None
+        what = str(what).removeprefix("Value error, ")
+        raise AgentConfigError(f"{p}: {loc + ': ' if loc else ''}{what}") from None
     sweep.check()
     return sweep
 
@@ -171,7 +172,10 @@ def run_sweep_trials(
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if ray_address:
+            from tradewind.rl.train import _client_token_auth
+
             kwargs["address"] = ray_address
+            _client_token_auth()
         ray.init(**kwargs)
         started = True
     try:

@@ -195,6 +195,12 @@ class AgentConfig(_Strict):
             raise ValueError("features has duplicates")
         return tuple(v)
 
+    @model_validator(mode="after")
+    def _pretrain_compatible(self) -> AgentConfig:
+        if self.pretrain is not None and self.model.asset_bias:
+            raise ValueError("model.asset_bias ties the network to one asset list: no pretrain")
+        return self
+
     def env_config(self, window_name: str | None = "train") -> dict[str, Any]:
         """``EnvConfig`` fields (plain values) for one window (None: every loaded session).
 
@@ -242,7 +248,8 @@ def _one_line(exc: ValidationError, origin: str) -> str:
     loc = ".".join(str(x) for x in first.get("loc", ())) or "(top level)"
     if first.get("type") == "extra_forbidden":
         return f"{origin}: unknown key {loc!r}"
-    return f"{origin}: {loc}: {first.get('msg')}"
+    msg = str(first.get("msg")).removeprefix("Value error, ")
+    return f"{origin}: {loc}: {msg}"
 
 
 def parse_agent(data: Mapping[str, Any], *, origin: str = "agent", name: str | None = None):

@@ -149,3 +149,28 @@ def test_same_config_and_seed_give_the_same_run(tiny_run, tmp_path) -> None:
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_synthetic_pretraining_then_real_history(synthetic_bars, tmp_path) -> None:
+    """A pretrain phase on stochastic markets (another asset count: the EIIE network does not
+    depend on it) runs first, then training continues on the real history from its weights."""
+    import torch
+
+    from tradewind.rl.train import train
+
+    data = MarketData.from_bars(synthetic_bars)
+    agent = tiny_agent(
+        list(data.symbols),
+        pretrain={"synthetic": {"n_assets": 3, "seed": 11}, "timesteps": 512,
+                  "episode_length": 32},
+    )  # fmt: skip
+    reports = []
+    result = train(agent, data, tmp_path / "pre", run_id="pre", progress=reports.append)
+    assert [r.phase for r in reports] == ["pretrain", "train", "train"]
+    assert result.timesteps == 1024  # the real-history budget; pretraining has its own
+    pre = torch.load(tmp_path / "pre/policy/pretrain_end.pt", weights_only=True)
+    end = torch.load(tmp_path / "pre/policy/train_end.pt", weights_only=True)
+    assert pre.keys() == end.keys()
+    moved = [k for k in pre if not torch.equal(pre[k], end[k])]
+    assert moved  # training went on from there
