@@ -131,3 +131,21 @@ def test_a_restated_wiki_history_is_replaced_too(vendor_settings, emulator, data
     assert rows(db_url, "select symbol from ops.data_warnings where kind = 'restatement'") == [
         ("MSFT",)
     ]
+
+
+def test_a_one_session_pull_as_airflow_runs_it_notices_too(vendor_settings, emulator, db_url):
+    """Airflow's daily ingest asks for one session, never incrementally: it re-reads the loaded
+    sessions before it all the same."""
+    _pull(vendor_settings, db_url, FIRST_END)
+    emulator.restate("AAPL", EX_DATE, split_ratio=RATIO)
+    emulator.clear_requests()
+    s = run_ingest("alpaca", SYMBOLS, "2015-03-02", "2015-03-02", as_of=AFTER_END, url=db_url,
+                   settings=vendor_settings, adjustment="all", incremental=False)  # fmt: skip
+    assert any("restated by the vendor" in n and "AAPL" in n for n in s.notes)
+    got = _stored(db_url, "AAPL")
+    assert got.index.min() == pd.Timestamp(START) and got.index.max() == pd.Timestamp("2015-03-02")
+    assert set(got["history_version"]) == {2}
+    # The unchanged series got exactly the requested session added, nothing re-loaded.
+    assert (s.rows_new, s.rows_updated) == (len(got) + 2, 0)
+    assert scalar(db_url, "select count(*) from raw.bars_daily where symbol = 'MSFT' "
+                          "and session = '2015-03-02'") == 1  # fmt: skip

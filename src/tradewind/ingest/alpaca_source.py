@@ -30,7 +30,7 @@ import pandas as pd
 from tradewind.ingest.batch import Batch, BatchMeta
 from tradewind.ingest.errors import IngestError, SourceError
 from tradewind.ingest.progress import NullProgress, ProgressSink
-from tradewind.ingest.restatement import Restatement, compare, overlap_start, read_stored
+from tradewind.ingest.restatement import OverlapCheck, Restatement, check_overlap, plan_overlap
 from tradewind.ingest.retry import GaveUp, RetryPolicy, call_with_retries
 from tradewind.ingest.timeframes import Timeframe, parse_timeframe
 
@@ -262,30 +262,25 @@ def extract_alpaca(
     progress = progress or NullProgress()
 
     lo, hi = _bound(start, end=False), _bound(end, end=True)
-    marks = (
-        read_watermarks(url, tf.storage_source(source_name), tf.label, symbols)
-        if incremental
-        else {}
-    )
+    # Watermarks decide what to fetch when incremental; either way they tell which loaded
+    # history to re-read for the restatement check.
+    marks = read_watermarks(url, tf.storage_source(source_name), tf.label, symbols)
+    gap_marks = marks if incremental else {}
     overlap_sessions = int(getattr(settings, "restatement_overlap_sessions", 0) or 0)
     plan: dict[tuple, list[str]] = {}
     up_to_date: list[str] = []
-    overlap_from: dict[str, datetime] = {}  # re-read from here to detect a restatement
+    checks: dict[str, OverlapCheck] = {}
     for sym in symbols:
-        ranges = gaps(lo, hi, marks.get(sym), tf)
+        ranges = gaps(lo, hi, gap_marks.get(sym), tf)
         if not ranges:
-            if sym not in marks:
+            if sym not in gap_marks:
                 raise IngestError(f"alpaca: {sym} has nothing loaded yet: give --start")
             up_to_date.append(sym)
             continue
-        if sym in marks:
-            last = marks[sym][1].to_pydatetime()
-            ov = overlap_start(marks[sym][1], tf, overlap_sessions)
-            if ov is not None and ranges[-1][0] > last:
-                # The forward gap starts a few sessions early: one request brings the new bars
-                # and the overlap to compare with what is stored.
-                ranges[-1] = (min(ranges[-1][0], ov), ranges[-1][1])
-                overlap_from[sym] = ov
+        # One request brings the new bars and the overlap to compare with what is stored.
+        ranges, check = plan_overlap(ranges, marks.get(sym), tf, overlap_sessions)
+        if check is not None:
+            checks[sym] = check
         plan.setdefault(tuple(ranges), []).append(sym)
 
     counters = {"requests": 0, "pages": 0}
@@ -343,9 +338,9 @@ def extract_alpaca(
     frame = _frame_from_pages(fetch(plan), tf)
     notes: list[str] = []
     restated: dict[str, Restatement] = {}
-    if overlap_from:
-        frame, restated, note = _check_overlap(
-            frame, tf, url, tf.storage_source(source_name), marks, overlap_from
+    if checks:
+        frame, restated, note = check_overlap(
+            frame, tf, url, tf.storage_source(source_name), marks, checks
         )
         notes.append(note)
         if restated:
@@ -354,6 +349,9 @@ def extract_alpaca(
             for sym in restated:
                 first = marks[sym][0].to_pydatetime()
                 since = first if lo is None else min(lo, first)
+                # The batch's interval widens to the re-pulled history (the gate refuses bars
+                # outside the requested interval).
+                start = _widen(start, since)
                 again.setdefault(((since, hi),), []).append(sym)
             frame = frame[~frame["symbol"].isin(list(restated))]
             frame = pd.concat([frame, _frame_from_pages(fetch(again), tf)], ignore_index=True)
@@ -368,7 +366,7 @@ def extract_alpaca(
         timeframe=tf.label,
         adjustment=str(adj_enum.value),
         symbols=list(symbols),
-        start=start,
+        start=start,  # widened to a restated series' whole history
         end=end,
         params={
             "feed": str(feed_enum.value),
@@ -385,30 +383,12 @@ def extract_alpaca(
     return Batch(frame=frame.reset_index(drop=True), meta=meta)
 
 
-def _check_overlap(
-    frame: pd.DataFrame, tf: Timeframe, url: str | None, source: str,
-    marks: dict[str, tuple[pd.Timestamp, pd.Timestamp]], overlap_from: dict[str, datetime],
-) -> tuple[pd.DataFrame, dict[str, Restatement], str]:  # fmt: skip
-    """Compare the re-read overlap with the stored bars; drop the overlap rows of the series
-    that did not change (they are loaded already). Returns (frame, restated, note)."""
-    t = tf.time_column
-    stored = read_stored(url, tf, source, overlap_from)
-    # The last loaded bar time per symbol, in the frame's time representation.
-    last = {}
-    for sym in overlap_from:
-        mark = marks[sym][1]
-        last[sym] = mark.tz_convert(NY_TZ).tz_localize(None).normalize() if tf.daily else mark
-    limit = frame["symbol"].map(last)
-    # Times as the gate will read them; a cell that does not parse is never overlap.
-    when = pd.to_datetime(frame[t], errors="coerce", utc=not tf.daily)
-    if tf.daily:
-        in_overlap = frame["symbol"].isin(list(last)) & (when <= limit.astype("datetime64[ns]"))
-    else:
-        in_overlap = frame["symbol"].isin(list(last)) & (when <= pd.to_datetime(limit, utc=True))
-    restated = compare(stored, frame[in_overlap], tf)
-    keep = ~in_overlap | frame["symbol"].isin(list(restated))
-    note = (
-        f"re-read {int(in_overlap.sum())} loaded bar(s) of {len(overlap_from)} symbol(s) to "
-        f"detect restatements: {len(restated)} restated"
-    )
-    return frame[keep], restated, note
+def _widen(start: str | None, since: datetime) -> str | None:
+    """``start`` moved back to the New York date of ``since`` when that is earlier."""
+    if start is None:
+        return None
+    day = pd.Timestamp(since).tz_convert(NY_TZ).date()
+    text = str(start).strip()
+    if len(text) <= 10:
+        return min(date.fromisoformat(text), day).isoformat()
+    return min(pd.Timestamp(_bound(text, end=False)), pd.Timestamp(since)).isoformat()

@@ -28,7 +28,7 @@ from tradewind.ingest.batch import ACTION_COLUMNS, Batch, BatchMeta, empty_actio
 from tradewind.ingest.csv_source import WIKI_COLUMNS, expand_paths, wiki_actions, wiki_frame
 from tradewind.ingest.errors import IngestError, SourceError
 from tradewind.ingest.progress import NullProgress, ProgressSink
-from tradewind.ingest.restatement import Restatement, overlap_start
+from tradewind.ingest.restatement import OverlapCheck, Restatement, check_overlap, plan_overlap
 from tradewind.ingest.retry import GaveUp, RetryPolicy, call_with_retries
 from tradewind.ingest.timeframes import parse_timeframe
 
@@ -129,31 +129,31 @@ def extract_quandl(
     policy = RetryPolicy.from_settings(settings, max_retries=max_retries, backoff_max=backoff_max)
     progress = progress or NullProgress()
 
-    from tradewind.ingest.alpaca_source import _bound, gaps
+    from tradewind.ingest.alpaca_source import _bound, _widen, gaps
     from tradewind.ingest.loader import read_watermarks
 
     lo, hi = _bound(start, end=False), _bound(end, end=True)
     if hi is None:
         raise IngestError("quandl: an end of the interval is required")
-    marks = read_watermarks(url, source_name, tf.label, symbols) if incremental else {}
+    marks = read_watermarks(url, source_name, tf.label, symbols)
+    gap_marks = marks if incremental else {}
     overlap_sessions = int(getattr(settings, "restatement_overlap_sessions", 0) or 0)
     plan: dict[tuple, list[str]] = {}
     up_to_date = []
-    overlap_from: dict[str, datetime] = {}  # re-read from here to detect a restatement
+    checks: dict[str, OverlapCheck] = {}
     for sym in symbols:
-        ranges = gaps(lo, hi, marks.get(sym), tf)
+        ranges = gaps(lo, hi, gap_marks.get(sym), tf)
         if not ranges:
-            if sym not in marks:
+            if sym not in gap_marks:
                 raise IngestError(f"quandl: {sym} has nothing loaded yet: give --start")
             up_to_date.append(sym)
             continue
-        if sym in marks and adjustment != "raw":
+        if adjustment != "raw":
             # Adjusted WIKI history changes with every later split or dividend: re-read the
             # last loaded sessions with the new ones (see tradewind.ingest.restatement).
-            ov = overlap_start(marks[sym][1], tf, overlap_sessions)
-            if ov is not None and ranges[-1][0] > marks[sym][1].to_pydatetime():
-                ranges[-1] = (min(ranges[-1][0], ov), ranges[-1][1])
-                overlap_from[sym] = ov
+            ranges, check = plan_overlap(ranges, marks.get(sym), tf, overlap_sessions)
+            if check is not None:
+                checks[sym] = check
         plan.setdefault(tuple(_ny_days(ranges)), []).append(sym)
 
     counters = {"requests": 0, "pages": 0}
@@ -208,16 +208,17 @@ def extract_quandl(
     bars, actions = _bars_from_pages(fetch(plan), adjustment)
     notes = [f"{len(up_to_date)} symbol(s) already loaded up to {end}"] if up_to_date else []
     restated: dict[str, Restatement] = {}
-    if overlap_from:
-        from tradewind.ingest.alpaca_source import _check_overlap
-
-        bars, restated, note = _check_overlap(bars, tf, url, source_name, marks, overlap_from)
+    if checks:
+        bars, restated, note = check_overlap(bars, tf, url, source_name, marks, checks)
         notes.append(note)
         if restated:
             again: dict[tuple, list[str]] = {}
             for sym in restated:
                 first = marks[sym][0].to_pydatetime()
                 since = first if lo is None else min(lo, first)
+                # The batch's interval widens to the re-pulled history (the gate refuses bars
+                # outside the requested interval).
+                start = _widen(start, since)
                 again.setdefault(tuple(_ny_days([(since, hi)])), []).append(sym)
             more, more_actions = _bars_from_pages(fetch(again), adjustment)
             bars = pd.concat([bars[~bars["symbol"].isin(list(restated))], more],
@@ -234,7 +235,7 @@ def extract_quandl(
         timeframe=tf.label,
         adjustment=adjustment,
         symbols=list(symbols),
-        start=start,
+        start=start,  # widened to a restated series' whole history
         end=end,
         params={
             "datatable": DATATABLE,

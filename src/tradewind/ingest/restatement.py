@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,76 @@ class Restatement:
             f"vendor now {self.vendor:.6g} ({change:+.2%}) over {self.bars_compared} re-read "
             "bar(s); whole history re-pulled"
         )
+
+
+@dataclass(frozen=True)
+class OverlapCheck:
+    """What one symbol's pull re-reads: bars from ``check_from`` up to the watermark's last
+    time are compared with the stored ones; those before ``requested_from`` were added only
+    for the comparison and are dropped when the series did not change."""
+
+    check_from: datetime
+    requested_from: datetime
+
+
+def plan_overlap(
+    ranges: list[tuple[datetime, datetime]],
+    mark: tuple[pd.Timestamp, pd.Timestamp] | None,
+    tf: Timeframe,
+    sessions: int,
+) -> tuple[list[tuple[datetime, datetime]], OverlapCheck | None]:
+    """Widen the last range a pull will fetch so that it re-reads loaded history.
+
+    Incremental pulls (the range starts after the watermark) and one-session pulls (Airflow,
+    never incremental) alike re-read the ``sessions`` loaded sessions before the range; a range
+    over loaded history (``--full``) is compared as it is."""
+    if mark is None or not ranges or sessions <= 0:
+        return ranges, None
+    first, last = (m.to_pydatetime() for m in mark)
+    req = ranges[-1][0]
+    anchor = min(last, req - pd.Timedelta(microseconds=1).to_pytimedelta())
+    out = list(ranges)
+    if anchor >= first:
+        ov = overlap_start(pd.Timestamp(anchor), tf, sessions)
+        ov = max(ov, first) if ov is not None else req
+        out[-1] = (min(req, ov), out[-1][1])
+        return out, OverlapCheck(check_from=min(req, ov), requested_from=req)
+    if req <= last:  # the range itself covers loaded history
+        return out, OverlapCheck(check_from=req, requested_from=req)
+    return out, None
+
+
+def check_overlap(
+    frame: pd.DataFrame, tf: Timeframe, url: str | None, source: str,
+    marks: dict[str, tuple[pd.Timestamp, pd.Timestamp]], checks: dict[str, OverlapCheck],
+) -> tuple[pd.DataFrame, dict[str, Restatement], str]:  # fmt: skip
+    """Compare the re-read bars with the stored ones; drop the rows that were fetched only for
+    the comparison, for the series that did not change. Returns (frame, restated, note)."""
+    t = tf.time_column
+    stored = read_stored(url, tf, source, {s: c.check_from for s, c in checks.items()})
+
+    def as_frame_time(ts: Any) -> pd.Timestamp:
+        ts = pd.Timestamp(ts)
+        return ts.tz_convert(NY_TZ).tz_localize(None).normalize() if tf.daily else ts
+
+    last = frame["symbol"].map({s: as_frame_time(marks[s][1]) for s in checks})
+    req = frame["symbol"].map({s: as_frame_time(c.requested_from) for s, c in checks.items()})
+    # Times as the gate will read them; a cell that does not parse is never compared.
+    when = pd.to_datetime(frame[t], errors="coerce", utc=not tf.daily)
+    if tf.daily:
+        last, req = last.astype("datetime64[ns]"), req.astype("datetime64[ns]")
+    else:
+        last, req = pd.to_datetime(last, utc=True), pd.to_datetime(req, utc=True)
+    checked = frame["symbol"].isin(list(checks))
+    compared = checked & (when <= last)
+    restated = compare(stored, frame[compared], tf)
+    extra = checked & (when < req)
+    keep = ~extra | frame["symbol"].isin(list(restated))
+    note = (
+        f"re-read {int(compared.sum())} loaded bar(s) of {len(checks)} symbol(s) to "
+        f"detect restatements: {len(restated)} restated"
+    )
+    return frame[keep], restated, note
 
 
 def overlap_start(last: pd.Timestamp, tf: Timeframe, sessions: int) -> datetime | None:
