@@ -101,6 +101,8 @@ def heatmap(grid: dict, title: str, *, x_key: str, zmax: float | None = None,
         "y": grid["symbols"],
         "z": grid["z"],
         "colorscale": colorscale,
+        # plotly's "Blues" runs dark to light: reversed, an empty cell (weight 0) is white.
+        "reversescale": colorscale == "Blues",
         "zmin": 0,
         "hovertemplate": "%{y} %{x}: %{z:" + fmt + "}<extra></extra>",
     }

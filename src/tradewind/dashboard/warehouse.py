@@ -45,7 +45,8 @@ class Reader:
         self._columns: dict[str, set[str]] = {}
 
     def rows(self, sql: str, params: dict | None = None) -> list[dict[str, Any]]:
-        with self._conn.cursor(row_factory=dict_row) as cur:
+        # Binary results: arrays of floats and dates (the charts' series) parse much faster.
+        with self._conn.cursor(row_factory=dict_row, binary=True) as cur:
             cur.execute(sql, params or {})
             return [{k: _plain(v) for k, v in r.items()} for r in cur.fetchall()]
 
