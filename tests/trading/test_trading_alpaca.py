@@ -14,7 +14,7 @@ import pytest
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
-from conftest import (
+from trading_helpers import (
     KEY_ID,
     SECRET,
     SYMBOLS,

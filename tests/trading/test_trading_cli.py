@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 import psycopg
-from conftest import SECRET, T1, T
+from trading_helpers import SECRET, T1, T
 from typer.testing import CliRunner
 
 from tradewind.cli import app

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
-from conftest import SYMBOLS, T1, WEIGHTS, T, bar, insert_targets
 from rich.console import Console
+from trading_helpers import SYMBOLS, T1, WEIGHTS, T, bar, insert_targets
 
 from tradewind import calendar as nyse
 from tradewind.rl.core import CostConfig
@@ -21,7 +21,7 @@ from tradewind.trading.sim_broker import Bars
 
 @pytest.fixture(scope="module")
 def bars() -> Bars:
-    from conftest import dataset
+    from trading_helpers import dataset
 
     return Bars(dataset().daily)
 
@@ -154,3 +154,34 @@ def test_dry_run_and_refusals_are_logged_as_runs(warehouse):
         orders = c.execute("select count(*) from broker.orders").fetchone()[0]
     assert [(r[0], r[1]) for r in runs] == [(T, "dry_run"), (T1, "refused")]
     assert runs[0][2] == 4 and lines == 4 and orders == 0
+
+
+def test_model_choice_production_version_and_reconcile_of_the_traded_model(warehouse):
+    insert_targets(warehouse, T, {"AAA": 0.1, "BBB": 0.1}, model="demo", version=2)
+    insert_targets(warehouse, T, {"CCC": 0.2}, model="other", version=1)
+    with pytest.raises(Exception, match="several models"):
+        rebalance(T, "sim", dry_run=True)
+    with pytest.raises(Exception, match=r"demo@1, demo@2.*--model NAME@VERSION"):
+        rebalance(T, "sim", model="demo", dry_run=True)
+    with psycopg.connect(warehouse) as c:
+        c.execute(
+            "insert into ml.model_versions (model_name, version, stage, artifact_uri) values "
+            "('demo', 1, 'candidate', 'x'), ('demo', 2, 'production', 'y')"
+        )
+    chosen = rebalance(T, "sim", model="demo")
+    assert (chosen.targets.model_version, sorted(chosen.targets.weights)) == (2, ["AAA", "BBB"])
+    v1 = rebalance(T, "sim", model="demo@1", dry_run=True)
+    assert v1.targets.model_version == 1 and v1.targets.weights == WEIGHTS
+    rec = reconcile(T, "sim")  # no --model: the orders of T say which targets they were for
+    assert rec.report["model"] == "demo@2"
+    assert {ln["symbol"] for ln in rec.report["weights"]} == {"AAA", "BBB"}
+
+
+def test_reconcile_before_the_next_open_is_loaded_is_one_clear_error(warehouse):
+    rebalance(T, "sim")
+    with psycopg.connect(warehouse) as c:
+        c.execute("delete from raw.bars_daily where session >= %s", (T1,))
+    with pytest.raises(Exception, match="no bars for 2015-03-27 yet"):
+        reconcile(T, "sim")
+    with psycopg.connect(warehouse) as c:
+        assert c.execute("select count(*) from broker.fills").fetchone() == (0,)

@@ -135,7 +135,7 @@ def rebalance(
             breaches = risk.check_session(session, limits)
             if breaches:
                 raise RiskBreach(breaches)
-            targets, newest = store.read_targets(conn, session, model or s.trading_model)
+            targets, newest = store.read_targets(conn, session, model or s.trading_model, db_url)
             symbols = sorted(targets.weights) if targets else []
             b = broker_obj or make_broker(broker, conn, session, symbols, s)
             say(f"broker {b.name}: reading account, positions and clock")
@@ -254,11 +254,20 @@ def reconcile(
     t1 = nyse.next_session(session)
     conn = _connect(db_url)
     try:
-        targets, _ = store.read_targets(conn, session, s.trading_model)
-        symbols = sorted(targets.weights) if targets else []
-        b = broker_obj or make_broker(broker, conn, t1, symbols, s, end=t1)
+        if broker_obj is None and broker == "sim":
+            traded = conn.execute(
+                "select distinct symbol from broker.orders where broker = 'sim' and "
+                "as_of_session = %s",
+                (session,),
+            ).fetchall()
+            b = make_broker("sim", conn, t1, [r[0] for r in traded], s, end=t1)
+        else:
+            b = broker_obj or make_broker(broker, conn, t1, [], s)
         if isinstance(b, SimBroker):
-            if not any(b.bars.open(x, t1) for x in b.bars.symbols):
+            loaded = conn.execute(
+                "select exists (select 1 from raw.bars_daily where session = %s)", (t1,)
+            ).fetchone()[0]
+            if not loaded:
                 raise TradingError(f"no bars for {t1} yet: reconcile after its open is loaded")
             b.catch_up()
             b.price_field = "open"  # value the book at the open it just traded at
@@ -270,6 +279,14 @@ def reconcile(
                 raise TradingError(f"reconcile after the open of {t1} (now {clock.now})")
         account = b.account()
         rows = store.session_orders(conn, b.name, account.account_id, session)
+        # The targets the orders of T were placed for (whatever other models wrote for T).
+        models = conn.execute(
+            "select distinct model_name, model_version from broker.orders where broker = %s "
+            "and account_id = %s and as_of_session = %s",
+            (b.name, account.account_id, session),
+        ).fetchall()
+        spec = f"{models[0][0]}@{models[0][1]}" if len(models) == 1 else s.trading_model
+        targets, _ = store.read_targets(conn, session, spec, db_url) if models else (None, None)
         orders = []
         for coid, *_ in rows:
             o = b.find(coid)

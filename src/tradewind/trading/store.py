@@ -33,25 +33,18 @@ def parse_model(spec: str | None) -> tuple[str | None, int | None]:
     return name, (int(ver) if ver else None)
 
 
-def _production_version(conn: psycopg.Connection, name: str) -> int | None:
-    """The registry's production version, when the registry table exists."""
-    row = conn.execute("select to_regclass('ml.model_versions')").fetchone()
-    if row is None or row[0] is None:
-        return None
+def _production_version(db_url: str | None, name: str) -> int | None:
+    """The registry's production version of ``name`` (None when it has none)."""
+    from tradewind.registry.store import RegistryError, resolve
+
     try:
-        with conn.transaction():
-            got = conn.execute(
-                "select version from ml.model_versions where model_name = %s and stage = "
-                "'production' order by version desc limit 1",
-                (name,),
-            ).fetchone()
-    except psycopg.Error:
+        return resolve(db_url, name).version
+    except RegistryError:
         return None
-    return int(got[0]) if got else None
 
 
 def read_targets(
-    conn: psycopg.Connection, session: date, model: str | None
+    conn: psycopg.Connection, session: date, model: str | None, db_url: str | None = None
 ) -> tuple[Targets | None, date | None]:
     """Targets for ``session`` of the chosen model version, and the newest session with any.
 
@@ -83,7 +76,7 @@ def read_targets(
         if not versions:
             return None, newest
     elif name:
-        prod = _production_version(conn, name)
+        prod = _production_version(db_url, name)
         if prod is not None and any(v[1] == prod for v in versions):
             versions = [(name, prod)]
     names = sorted({v[0] for v in versions})
