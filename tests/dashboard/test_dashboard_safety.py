@@ -207,3 +207,27 @@ def test_cli_serves_the_dashboard(db_url, tmp_path):
         out, _ = proc.communicate(timeout=20)
     assert f"http://127.0.0.1:{port}/" in out
     assert "(read-only)" in out
+
+
+def test_weight_files_are_served_read_only_and_only_by_name(sample_db, test_settings, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from tradewind.dashboard.app import create_app
+
+    url, _ = sample_db
+    folder = tmp_path / "weights" / "dow30_ppo"
+    folder.mkdir(parents=True)
+    body = b"date,symbol,weight\n2026-11-27,S00,0.1000000000\n"
+    (folder / "weights_2026-11-27.csv").write_bytes(body)
+    (tmp_path / "secret.txt").write_text("not yours")
+    settings = test_settings.model_copy(update={"weights_dir": str(tmp_path / "weights")})
+    with TestClient(create_app(url, settings=settings, now=lambda: NOW)) as c:
+        r = c.get("/files/weights/dow30_ppo/weights_2026-11-27.csv")
+        assert r.status_code == 200 and r.content == body
+        assert r.headers["content-type"].startswith("text/csv")
+        assert c.get("/files/weights/dow30_ppo/weights_history.csv").status_code == 404
+        for bad in ("/files/weights/dow30_ppo/..%2F..%2Fsecret.txt", "/files/weights/../secret.txt",
+                    "/files/weights/dow30_ppo/secret.txt", "/files/weights/..%2F/weights_history.csv"):  # fmt: skip
+            assert c.get(bad).status_code == 404, bad
+        page = c.get("/signals", headers={"accept": "text/html"}).text
+        assert 'href="/files/weights/dow30_ppo/weights_2026-11-27.csv"' in page
