@@ -58,6 +58,13 @@ class BadBar:
         return bad
 
 
+def _status_codes(spec: int | Sequence[int]) -> list[int]:
+    """N -> N codes cycling through DEFAULT_5XX; a list -> those codes."""
+    if isinstance(spec, int):
+        return [DEFAULT_5XX[i % len(DEFAULT_5XX)] for i in range(spec)]
+    return [int(c) for c in spec]
+
+
 @dataclass
 class _Rule:
     kind: str  # rate_limit | server_error | drop | repeat_bar | latency | accept_then_fail
@@ -118,22 +125,14 @@ class Faults:
             if rate_limit is not None:
                 self._replace("rate_limit", target, int(rate_limit))
             if server_errors is not None:
-                codes = (
-                    [DEFAULT_5XX[i % len(DEFAULT_5XX)] for i in range(int(server_errors))]
-                    if isinstance(server_errors, int)
-                    else [int(c) for c in server_errors]
-                )
+                codes = _status_codes(server_errors)
                 self._replace("server_error", target, len(codes), codes)
             if drop is not None:
                 self._replace("drop", target, int(drop))
             if repeat_bar is not None:
                 self._replace("repeat_bar", target, int(repeat_bar))
             if accept_then_fail is not None:
-                codes = (
-                    [DEFAULT_5XX[i % len(DEFAULT_5XX)] for i in range(int(accept_then_fail))]
-                    if isinstance(accept_then_fail, int)
-                    else [int(c) for c in accept_then_fail]
-                )
+                codes = _status_codes(accept_then_fail)
                 self._replace("accept_then_fail", target, len(codes), codes)
             if latency is not None:
                 self._rules = [
