@@ -210,3 +210,34 @@ def test_without_model_every_production_model_and_ensemble(signals_env, tmp_path
     assert set(log["kind"]) == {"model", "ensemble"}
     assert log.loc[log.model_name == "tiny_blend", "reported"].iloc[0]["members"] == ens[0][3]
     assert (tmp_path / "weights" / "tiny_capped" / f"weights_{A}.csv").is_file()
+
+
+def test_sharpe_ensemble_reads_validation_sharpe_and_skips_disabled(signals_env, tmp_path):
+    from tradewind.registry import evaluate_model, register_candidate, resolve
+    from tradewind.signals import SignalRefused, generate
+
+    mv = resolve(signals_env, MODEL)
+    register_candidate(signals_env, "tiny_b", mv.artifact_uri)
+    folder = tmp_path / "ensembles"
+    (folder / "by_sharpe.yaml").write_text("members: [tiny, tiny_b@1]\nrule: sharpe\n")
+    (folder / "off.yaml").write_text("members: [tiny, tiny_b@1]\nenabled: false\n")
+    with pytest.raises(SignalRefused, match=r"tiny@1 has no validation Sharpe in ml.evaluations"):
+        generate(date=A, model="by_sharpe")
+    for name in (MODEL, "tiny_b"):
+        evaluate_model(signals_env, name, 1, windows=("validation",), baselines=False,
+                       reports=False)  # fmt: skip
+    results = generate(date=A)  # the production model and the enabled ensemble, not "off"
+    assert [(r.model, r.status) for r in results] == [("tiny", "written"),
+                                                      ("by_sharpe", "written")]  # fmt: skip
+    with psycopg.connect(signals_env) as c:
+        sharpes = dict(c.execute(
+            "select model_name, (metrics->>'sharpe_ratio')::float8 from ml.evaluations "
+            "where window_name = 'validation'"
+        ).fetchall())  # fmt: skip
+        (members,) = c.execute("select members from signals.ensemble_versions").fetchone()
+    pos = {k: max(v, 0.0) for k, v in sharpes.items()}
+    total = sum(pos.values())
+    expected = {k: (v / total if total > 0 else 0.5) for k, v in pos.items()}
+    assert {m["model"]: m["weight"] for m in members} == pytest.approx(expected, abs=1e-12)
+    rows = stored(signals_env, A).pivot(index="symbol", columns="model", values="weight")
+    np.testing.assert_allclose(rows["by_sharpe"], rows["tiny"], atol=1e-15)  # same members

@@ -8,6 +8,7 @@ Example (``rl/ensembles/dow30_blend.yaml``)::
     base: sharpe                           # risk_capped only: equal (default) or sharpe
     max_weight: 0.10                       # default: TRADEWIND_MAX_WEIGHT
     gross_limit: 1.0
+    enabled: true                          # false: skipped unless named with --model
 
 The blend is ``sum_k c_k * w_k`` over the members' own weights for the session (``c`` equal, or
 proportional to each member's validation Sharpe, never the test window's); ``risk_capped`` then
@@ -45,6 +46,9 @@ class EnsembleConfig(BaseModel):
 
     name: str = ""
     description: str = ""
+    # A disabled ensemble is skipped by `signals generate` without --model (an example, or one
+    # whose members are not trained yet); naming it with --model still generates it.
+    enabled: bool = True
     members: tuple[str, ...] = Field(min_length=1)
     rule: Literal["equal", "sharpe", "risk_capped"] = "equal"
     base: Literal["equal", "sharpe"] = "equal"

@@ -199,7 +199,7 @@ def validation_sharpe(conn: psycopg.Connection, model: str, version: int) -> flo
         """
         select (metrics ->> 'sharpe_ratio')::float8 from ml.evaluations
         where model_name = %s and model_version = %s and window_name = 'validation'
-        order by evaluation_id desc limit 1
+        order by created_at desc limit 1
         """,
         [model, version],
     ).fetchone()
