@@ -54,6 +54,11 @@ def plotly_js_path() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
+def _leaf_list(obj: list) -> bool:
+    """A list of scalars (a chart series): series are homogeneous, so the first item tells."""
+    return not obj or not isinstance(obj[0], dict | list | tuple)
+
+
 def _finite(obj: Any) -> Any:
     """NaN/inf become null (JSON has no NaN; plotly draws a gap)."""
     if isinstance(obj, float):
@@ -61,6 +66,9 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: _finite(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
+        # Fast path for the long numeric series: checked in C, copied only when needed.
+        if _leaf_list(obj) and all(not isinstance(v, float) or math.isfinite(v) for v in obj):
+            return obj
         return [_finite(v) for v in obj]
     return obj
 
@@ -105,6 +113,8 @@ def scrub(obj: Any, secrets: Sequence[str]) -> Any:
     if isinstance(obj, dict):
         return {k: scrub(v, secrets) for k, v in obj.items()}
     if isinstance(obj, list):
+        if _leaf_list(obj) and not isinstance(obj[0] if obj else None, str):
+            return obj  # numbers and dates hold no secret
         return [scrub(v, secrets) for v in obj]
     return obj
 

@@ -22,49 +22,69 @@ FORWARD_RETURNS = "features.forward_returns"
 # that traded. A symbol without a label yet (T+2 not open) contributes nothing; a session with no
 # labels at all is left out. Parameters: %(models)s, a text array.
 SIGNAL_RETURNS_SQL = f"""
-with tw as (
-    select model_name, as_of_session, symbol, weight
-    from (
-        select t.model_name, t.as_of_session, t.symbol, t.weight, t.model_version,
-               max(t.model_version) over (partition by t.model_name, t.as_of_session) as newest
-        from signals.target_weights as t
-        where t.model_name = any(%(models)s::text[])
-    ) as x
-    where model_version = newest
+with per_version as (
+    select t.model_name, t.as_of_session, t.model_version,
+           max(fr.next2_session) as realised_session,
+           sum(t.weight * (exp(fr.fwd_open_lr) - 1)) as gross_return
+    from signals.target_weights as t
+    join {FORWARD_RETURNS} as fr on fr.symbol = t.symbol and fr.session = t.as_of_session
+    where t.model_name = any(%(models)s::text[]) and fr.fwd_open_lr is not null
+    group by t.model_name, t.as_of_session, t.model_version
+),
+-- The newest version is picked after aggregating (one row a session and version), so the big
+-- join above never depends on a per-row filter the planner cannot estimate.
+newest as (
+    select model_name, as_of_session, max(model_version) as model_version
+    from signals.target_weights
+    where model_name = any(%(models)s::text[])
+    group by model_name, as_of_session
 )
-select tw.model_name, tw.as_of_session as session,
-       max(fr.next2_session) as realised_session,
-       sum(tw.weight * (exp(fr.fwd_open_lr) - 1)) as gross_return
-from tw
-join {FORWARD_RETURNS} as fr on fr.symbol = tw.symbol and fr.session = tw.as_of_session
-where fr.fwd_open_lr is not null
-group by tw.model_name, tw.as_of_session
+select p.model_name, p.as_of_session as session, p.realised_session, p.gross_return
+from per_version as p join newest using (model_name, as_of_session, model_version)
 """
+
+
+def equity_drawdown(simple_returns) -> tuple[np.ndarray, np.ndarray]:
+    """Equity (starting at 1, after the first return) and drawdown of simple daily returns."""
+    r = np.asarray(simple_returns, dtype=np.float64)
+    equity = np.cumprod(1.0 + r)
+    return equity, equity / np.maximum.accumulate(equity) - 1.0
+
+
+def rolling_mean(x, n: int) -> np.ndarray:
+    """Mean of the last ``n`` values (fewer at the start), as SQL's ROWS n-1 PRECEDING."""
+    x = np.asarray(x, dtype=np.float64)
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    k = np.arange(1, len(x) + 1)
+    lo = np.maximum(k - n, 0)
+    return (c[k] - c[lo]) / (k - lo)
 
 
 def signal_curves(r: Reader, models: list[str]) -> dict[str, list[dict]]:
     """Per model: equity (start 1) and drawdown of its own target weights on realised returns,
-    for all the models in one query."""
+    for all the models in one query (SQL reduces weights x labels to one return a session;
+    numpy compounds them)."""
     if not models or not (r.has("signals.target_weights") and r.has(FORWARD_RETURNS)):
         return {m: [] for m in models}
     rows = r.rows(
         f"""
-        with d as ({SIGNAL_RETURNS_SQL}),
-        e as (
-            select model_name, session, realised_session, gross_return,
-                   exp(sum(ln(greatest(1 + gross_return, 1e-12))) over w) as equity
-            from d window w as (partition by model_name order by session)
-        )
-        select model_name, session, realised_session, gross_return, equity,
-               equity / max(equity) over (partition by model_name order by session) - 1
-                   as drawdown
-        from e order by model_name, session
+        with d as ({SIGNAL_RETURNS_SQL})
+        select model_name, array_agg(session order by session) as sessions,
+               array_agg(realised_session order by session) as realised,
+               array_agg(gross_return order by session) as returns
+        from d group by model_name
         """,
         {"models": list(models)},
     )
     out: dict[str, list[dict]] = {m: [] for m in models}
     for row in rows:
-        out[row.pop("model_name")].append(row)
+        equity, drawdown = equity_drawdown(row["returns"])
+        out[row["model_name"]] = [
+            {"session": s.isoformat(), "realised_session": rs.isoformat() if rs else None,
+             "gross_return": g, "equity": e, "drawdown": dd}
+            for s, rs, g, e, dd in zip(row["sessions"], row["realised"], row["returns"],
+                                       equity.tolist(), drawdown.tolist(), strict=True)
+        ]  # fmt: skip
     return out
 
 
@@ -107,13 +127,13 @@ def weights_grid(r: Reader, model: str, version: int | None, sessions: int = 250
         return {"sessions": [], "symbols": [], "z": []}
     # Sparse rows (a symbol appears only where it was held) onto the dense sessions axis; the
     # grid's size is bounded (sessions x symbols), whatever the size of the table.
-    axis = np.array(sorted({d for row in rows for d in row["sessions"]}), dtype="datetime64[D]")
+    axis = sorted({d for row in rows for d in row["sessions"]})
+    pos = {d: i for i, d in enumerate(axis)}
     z = np.zeros((len(rows), len(axis)))
     for k, row in enumerate(rows):
-        cols = np.searchsorted(axis, np.array(row["sessions"], dtype="datetime64[D]"))
-        z[k, cols] = row["weights"]
+        z[k, [pos[d] for d in row["sessions"]]] = row["weights"]
     return {
-        "sessions": [str(d) for d in axis],
+        "sessions": [d.isoformat() for d in axis],
         "symbols": [row["symbol"] for row in rows],
         "z": z.tolist(),
     }

@@ -3,7 +3,12 @@ the baselines, equity curves (validation / test / live), training curves, weight
 
 from __future__ import annotations
 
-from tradewind.dashboard.queries.common import signal_curve, weights_grid
+from tradewind.dashboard.queries.common import (
+    equity_drawdown,
+    rolling_mean,
+    signal_curve,
+    weights_grid,
+)
 from tradewind.dashboard.warehouse import Reader
 
 # Metric keys as ml.evaluations stores them (empyrical's names plus turnover and hit rate).
@@ -107,34 +112,27 @@ def _evaluations(r: Reader, name: str, version: int | None) -> list[dict]:
 
 
 def _curves(r: Reader, evaluation_ids: list[str]) -> list[dict]:
-    """Equity (start 1), drawdown and 21-session mean turnover of evaluations, in SQL."""
+    """Equity (start 1), drawdown and 21-session mean turnover of evaluations: SQL gathers each
+    evaluation's daily rows into arrays in one query, numpy compounds them."""
     if not evaluation_ids:
         return []
-    return r.rows(
+    rows = r.rows(
         """
-        with d as (
-            select evaluation_id, session, net_return, turnover,
-                   exp(sum(ln(greatest(1 + net_return, 1e-12))) over w) as equity,
-                   avg(turnover) over (w rows between 20 preceding and current row) as turnover_21
-            from ml.evaluation_daily
-            where evaluation_id = any(%(ids)s::uuid[])
-            window w as (partition by evaluation_id order by session)
-        )
         select evaluation_id::text as evaluation_id,
                array_agg(session order by session) as sessions,
-               array_agg(equity order by session) as equity,
-               array_agg(dd order by session) as drawdown,
-               array_agg(turnover order by session) as turnover,
-               array_agg(turnover_21 order by session) as turnover_21
-        from (
-            select *, equity / max(equity) over (partition by evaluation_id order by session) - 1
-                   as dd
-            from d
-        ) as x
+               array_agg(net_return order by session) as net_return,
+               array_agg(turnover order by session) as turnover
+        from ml.evaluation_daily
+        where evaluation_id = any(%(ids)s::uuid[])
         group by evaluation_id
         """,
         {"ids": evaluation_ids},
     )
+    for row in rows:
+        equity, drawdown = equity_drawdown(row["net_return"])
+        row["equity"], row["drawdown"] = equity.tolist(), drawdown.tolist()
+        row["turnover_21"] = rolling_mean(row["turnover"], 21).tolist()
+    return rows
 
 
 def _training_curves(r: Reader, name: str) -> list[dict]:
