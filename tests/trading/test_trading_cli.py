@@ -97,3 +97,13 @@ def test_simulated_day_through_the_cli(warehouse):
     assert st.exit_code == 0 and "no open orders" in st.output
     for sym in ("AAA", "BBB", "CCC", "DDD"):
         assert sym in st.output
+
+
+def test_wrong_keys_are_one_line_without_the_secret(emu, warehouse, monkeypatch):
+    monkeypatch.setenv("APCA_API_SECRET_KEY", "wrong-" + SECRET)
+    reset_settings_cache()
+    res = runner.invoke(app, ["rebalance", "--date", str(T), "--broker", "alpaca"])
+    assert res.exit_code == 1
+    lines = res.output.strip().splitlines()  # a progress line on stderr, then the error
+    assert lines[-1] == "error: Alpaca refused the account request: HTTP 401 unauthorized."
+    assert "Traceback" not in res.output and SECRET not in res.output

@@ -39,6 +39,14 @@ def is_live_url(url: str | None) -> bool:
     return not (host == PAPER_HOST or host in LOOPBACK)
 
 
+class BrokerHTTPError(BrokerError):
+    """A definite answer that is not a success (401, 403, 404, 422 ...)."""
+
+    def __init__(self, message: str, status: int | None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class _Transient(Exception):
     """A failure after which the order may or may not exist: look it up, then retry."""
 
@@ -127,7 +135,9 @@ class AlpacaBroker:
                 status, _, msg = _api_error_text(exc)
                 if status is None or status >= 500 or status == 429:
                     raise _Transient(f"{what}: HTTP {status} {msg}") from None
-                raise
+                raise BrokerHTTPError(
+                    f"Alpaca refused the {what} request: HTTP {status} {msg}", status
+                ) from None
             except requests.RequestException as exc:
                 raise _Transient(f"{what}: {type(exc).__name__}") from None
 
@@ -186,14 +196,12 @@ class AlpacaBroker:
         return list(self._call("positions", self._client.get_all_positions))
 
     def assets(self, symbols) -> dict[str, Asset | None]:
-        from alpaca.common.exceptions import APIError
-
         out: dict[str, Asset | None] = {}
         for sym in symbols:
             try:
                 a = self._call(f"asset {sym}", self._client.get_asset, sym)
-            except APIError as exc:
-                if _api_error_text(exc)[0] == 404:
+            except BrokerHTTPError as exc:
+                if exc.status == 404:
                     out[sym] = None
                     continue
                 raise
@@ -211,12 +219,10 @@ class AlpacaBroker:
         return {}  # commission-free; price moves are covered by the cash buffer
 
     def find(self, client_order_id: str) -> OrderRecord | None:
-        from alpaca.common.exceptions import APIError
-
         try:
             o = self._call("order lookup", self._client.get_order_by_client_id, client_order_id)
-        except APIError as exc:
-            if _api_error_text(exc)[0] == 404:
+        except BrokerHTTPError as exc:
+            if exc.status == 404:
                 return None
             raise
         return order_record(o)
