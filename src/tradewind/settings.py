@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     sim_initial_cash: float = Field(default=100_000.0, gt=0)
     sim_fixed_bps: float = Field(default=10.0, ge=0, description="SimBroker cost (env model).")
     sim_slippage_coef: float = Field(default=0.0, ge=0)
+    broker_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Per-request timeout of broker calls (then looked up)."
+    )
     trading_bars_source: str | None = Field(
         default=None, description="raw.bars_daily source for prices; unset: newest per symbol."
     )

@@ -30,7 +30,7 @@ from trading_helpers import (
 
 from tradewind.settings import get_settings, reset_settings_cache
 from tradewind.trading.alpaca_broker import AlpacaBroker
-from tradewind.trading.errors import LiveTradingRefused, RiskBreach
+from tradewind.trading.errors import BrokerError, LiveTradingRefused, RiskBreach
 from tradewind.trading.service import rebalance, reconcile
 
 
@@ -301,3 +301,30 @@ def test_reconcile_reports_partial_fills_and_rejections(emu, warehouse):
             for t in ("fills", "positions", "account_snapshots", "reconciliations")
         ]
     assert counts == [3, 3, 1, 1]
+
+
+def test_a_hung_broker_times_out_as_one_error_and_the_rerun_places_each_order_once(
+    emu, warehouse, monkeypatch
+):
+    monkeypatch.setenv("TRADEWIND_BROKER_TIMEOUT_SECONDS", "0.3")
+    monkeypatch.setenv("TRADEWIND_HTTP_MAX_RETRIES", "1")
+    reset_settings_cache()
+    armed = []
+
+    def hang(msg):  # after the first order every request hangs past the timeout
+        if msg.startswith("[1/") and not armed:
+            armed.append(msg)
+            emu.faults.set(latency=1.0, target="alpaca_trading")
+
+    with pytest.raises(BrokerError, match="ReadTimeout"):
+        rebalance(T, "alpaca", progress=hang)
+    emu.faults.set(latency=0, target="alpaca_trading")
+    import time
+
+    time.sleep(1.2)  # requests that timed out on our side still reach the account
+    again = rebalance(T, "alpaca")
+    assert not again.errors
+    assert_one_order_per_symbol(emu, warehouse)
+    with psycopg.connect(warehouse) as c:
+        runs = c.execute("select status from broker.rebalance_runs order by run_id").fetchall()
+    assert runs == [("failed",), ("submitted",)]

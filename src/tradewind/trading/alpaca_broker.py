@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from tradewind.settings import Settings, get_settings
@@ -45,6 +46,17 @@ class BrokerHTTPError(BrokerError):
     def __init__(self, message: str, status: int | None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class _TimeoutAdapter(requests.adapters.HTTPAdapter):
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def send(self, request, **kwargs):
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().send(request, **kwargs)
 
 
 class _Transient(Exception):
@@ -119,6 +131,12 @@ class AlpacaBroker:
         self.paper = not live
         self.url = url
         self._client = TradingClient(key, secret, paper=self.paper, url_override=url or None)
+        # alpaca-py sends without a timeout: a hung connection would block the run for ever.
+        # Its requests Session is the one place to set one; a timed-out order is looked up
+        # before any retry like any other transient failure.
+        adapter = _TimeoutAdapter(s.broker_timeout_seconds)
+        self._client._session.mount("http://", adapter)
+        self._client._session.mount("https://", adapter)
         self._attempts = max(1, s.http_max_retries + 1)
         self._backoff_max = s.http_backoff_max_seconds
         self._account_id: str | None = None

@@ -20,7 +20,7 @@ from typing import Any
 from tradewind import calendar as nyse
 from tradewind.settings import Settings, get_settings
 from tradewind.trading import risk, store
-from tradewind.trading.errors import RiskBreach, TradingError
+from tradewind.trading.errors import BrokerError, RiskBreach, TradingError
 from tradewind.trading.ids import client_order_id
 from tradewind.trading.model import OrderIntent, SubmitResult, Targets
 from tradewind.trading.planner import Plan, PlanConfig, plan_rebalance
@@ -178,7 +178,9 @@ def rebalance(
             if breaches:
                 raise RiskBreach(breaches)
         except TradingError as exc:
-            store.finish_run(conn, run_id, "refused", str(exc))
+            # The broker not answering is a failure; everything else here is a refusal.
+            state = "failed" if isinstance(exc, BrokerError) else "refused"
+            store.finish_run(conn, run_id, state, str(exc))
             raise
         except Exception as exc:
             store.finish_run(conn, run_id, "failed", f"{type(exc).__name__}: {exc}"[:500])
