@@ -97,7 +97,10 @@ def test_no_secret_is_ever_rendered(evil_client):
     for path in (*PAGES, "/api/overview", "/api/data", "/openapi.json"):
         body = c.get(path, headers={"accept": "text/html"}).text
         assert secret not in body, path
-    failing = c.get("/api/overview").json()["failing_checks"]
+    overview = c.get("/api/overview").json()
+    assert [f["step"] for f in overview["other_failures"]] == ["training run"]
+    assert overview["other_failures"][0]["message"].startswith("boom <script>")
+    failing = overview["failing_checks"]
     assert any(f["message"].startswith("401 with key *** and") for f in failing)
 
 

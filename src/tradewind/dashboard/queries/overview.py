@@ -98,6 +98,27 @@ def page(r: Reader, expected: date) -> dict:
         order by run_id desc limit 20
         """
     )
+    # Failures of the model layer's steps in the last 30 days, newest first, one list.
+    parts = [
+        "select 'training run' as step, agent as subject, status, coalesce(finished_at,"
+        " started_at) as at, error as message from ml.training_runs where status = 'failed'"
+    ]
+    if r.has("signals.generations"):
+        parts.append(
+            "select 'signals', model_name || coalesce(' v' || model_version, '') || ' '"
+            " || as_of_session, status, generated_at, message from signals.generations"
+            " where status = 'refused'"
+        )
+    if r.has("broker.rebalance_runs"):
+        parts.append(
+            "select 'rebalance', coalesce(model_name, '?') || ' ' || as_of_session, status,"
+            " coalesce(finished_at, started_at), message from broker.rebalance_runs"
+            " where status in ('refused', 'failed')"
+        )
+    other_failures = r.rows(
+        "select * from (" + " union all ".join(parts) + ") as f"
+        " where at > now() - interval '30 days' order by at desc limit 20"
+    )
     quarantine = r.one(
         """
         select count(*) as total,
@@ -153,6 +174,7 @@ def page(r: Reader, expected: date) -> dict:
         "expected_session": expected.isoformat(),
         "chain": chain(r, expected),
         "failing_checks": failing,
+        "other_failures": other_failures,
         "quarantine": quarantine,
         "warnings": warnings,
         "production_models": production,
