@@ -1,7 +1,7 @@
 """Benchmark: a one-year DOW30 signal backfill in one batched call, next to the same year done
 one session per call, in the same run on the same warehouse.
 
-    .venv/bin/python benchmarks/signals.py [--year 2019] [--timesteps 512]
+    .venv/bin/python benchmarks/signals.py [--year 2019] [--timesteps 512] [--profile]
 
 Setup (not timed): a scratch database `tw_bench_signals` on the warehouse server (DATABASE_URL
 or the embedded one; dropped at the end); the DOW30 universes and synthetic DOW30-like bars of
@@ -119,6 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--year", type=int, default=2019)
     parser.add_argument("--timesteps", type=int, default=512)
+    parser.add_argument("--profile", action="store_true", help="cProfile the backfill (stderr).")
     args = parser.parse_args()
 
     from tradewind.calendar import sessions
@@ -144,9 +145,20 @@ def main() -> None:
         batch_dir, single_dir = work / "w-batch", work / "w-single"
 
         _say(f"backfill of {len(days)} sessions in one call ...")
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         t0 = time.perf_counter()
         (res,) = generate(start=days[0], end=days[-1], model=MODEL, weights_dir=str(batch_dir))
         t_batch = time.perf_counter() - t0
+        if profiler is not None:
+            import pstats
+
+            profiler.disable()
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
         assert res.status == "written" and len(res.sessions) == len(days)
         batch_rows, batch_files = _rows(url), _digest(batch_dir)
 

@@ -21,6 +21,7 @@ stray ``.<name>.tmp-*`` file, which readers never look at.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import io
 import re
@@ -77,7 +78,7 @@ class WeightsDestination:
 
     url: str
 
-    @property
+    @functools.cached_property
     def fs_and_root(self):
         import fsspec
 

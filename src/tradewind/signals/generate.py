@@ -418,9 +418,10 @@ def publish(
     except InvalidWeights as exc:
         raise SignalRefused(str(exc)) from None
     blocks: dict[dt.date, bytes] = {}
+    published: dict[dt.date, bytes | None] = {}
     for day, w in zip(sig.sessions, sig.weights, strict=True):
         data = wf.format_rows([(day, sig.symbols, w)])
-        old = dest.read_bytes(sig.name, wf.session_file_name(day))
+        old = published[day] = dest.read_bytes(sig.name, wf.session_file_name(day))
         if old is not None and old != data and not replace:
             raise SignalRefused(
                 f"{sig.name}: {dest.uri(sig.name, wf.session_file_name(day))} is already "
@@ -432,11 +433,12 @@ def publish(
     uris = []
     for day, data in blocks.items():
         name = wf.session_file_name(day)
-        if dest.read_bytes(sig.name, name) != data:
+        if published[day] != data:
             dest.write_atomic(sig.name, name, data)
         uris.append(dest.uri(sig.name, name))
-    history = wf.merge_history(dest.read_bytes(sig.name, wf.HISTORY_NAME), blocks)
-    if dest.read_bytes(sig.name, wf.HISTORY_NAME) != history:
+    old_history = dest.read_bytes(sig.name, wf.HISTORY_NAME)
+    history = wf.merge_history(old_history, blocks)
+    if old_history != history:
         dest.write_atomic(sig.name, wf.HISTORY_NAME, history)
     elapsed = time.monotonic() - started
     now = dt.datetime.now(dt.UTC)
