@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import sys
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -292,6 +293,8 @@ def test_reconcile_reports_partial_fills_and_rejections(emu, warehouse):
         statuses = dict(c.execute("select symbol, status from broker.orders").fetchall())
     assert {s: Decimal(q) for s, q in rows.items()} == broker_pos
     assert statuses == {"AAA": "canceled", "BBB": "rejected", "CCC": "filled", "DDD": "filled"}
+    png = Path(rec.report["picture"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     # reconciling again changes nothing
     again = reconcile(T, "alpaca")
     assert again.report == rec.report

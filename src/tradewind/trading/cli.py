@@ -100,6 +100,8 @@ def print_reconciliation(rec, out: Console = console) -> None:
         f"the open {mean_slip:+.1f} bp, fees ${r['fees']:,.2f}; "
         f"{len(r['unfilled'])} order(s) not (fully) filled"
     )
+    if r.get("picture"):
+        out.print(f"target vs achieved weights: [bold]{r['picture']}[/]")
     for u in r["unfilled"]:
         out.print(
             f"[yellow]not filled:[/] {u['side']} {u['symbol']} {u['filled_qty']:g}/"

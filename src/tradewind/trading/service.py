@@ -301,6 +301,11 @@ def reconcile(
         store.record_snapshot(conn, b.name, account, t1, details)
         opens = _opens(conn, b, [o.symbol for o in orders], t1, s)
         report = _report(targets, account, details, orders, opens)
+        from tradewind.trading.pictures import plot_reconciliation
+
+        picture = s.home / "reports" / f"reconcile_{b.name}_{session}.png"
+        title = f"{b.name} account: targets of {session}\nvs the book after the open of {t1}"
+        report["picture"] = str(plot_reconciliation(report, picture, title))
         store.record_reconciliation(conn, b.name, account.account_id, session, t1, report)
         return Reconciliation(b.name, account.account_id, session, t1, report)
     finally:
