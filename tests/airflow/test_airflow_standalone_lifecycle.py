@@ -407,30 +407,49 @@ def test_a_second_launcher_for_the_same_home_is_refused_and_leftovers_are_cleane
 
     home = tmp_path / "airflow"
     home.mkdir()
-    # A live launcher (a sleeping process stands in for it) holds the home: refused.
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    try:
+    sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
+
+    def record(pid: int, started: float, sessions: list[int]) -> None:
         (home / "launcher.json").write_text(
-            json.dumps({"pid": live.pid, "marker": "m0", "sessions": [], "port": 8080})
+            json.dumps(
+                {"pid": pid, "started": started, "marker": "m0", "sessions": sessions, "port": 1}
+            )
         )
+
+    # A live launcher (a sleeping process stands in for it) holds the home: refused.
+    live = subprocess.Popen(sleeper)
+    try:
+        record(live.pid, psutil.Process(live.pid).create_time(), [])
         with pytest.raises(LauncherError, match="already running"):
             claim_run(home, "m1")
+        # The same pid with another start time is a recycled pid, not the launcher.
+        record(live.pid, psutil.Process(live.pid).create_time() - 100, [])
+        assert claim_run(home, "m1") == (None, False)
+        assert live.poll() is None  # and nothing of it was touched
     finally:
         live.kill()
         live.wait()
-    # A dead launcher's component, in a session of its own, is killed by the next claim.
-    orphan = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True
-    )
+
+    # A dead launcher's component, in a session of its own and carrying the run's marker, is
+    # killed by the next claim; a process in no session of that run is left alone.
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_started = psutil.Process(dead.pid).create_time()
     dead.wait()
-    (home / "launcher.json").write_text(
-        json.dumps({"pid": dead.pid, "marker": "m0", "sessions": [orphan.pid], "port": 8080})
+    orphan = subprocess.Popen(
+        sleeper, start_new_session=True, env={**os.environ, "TRADEWIND_AIRFLOW_RUN": "m0"}
     )
-    note = claim_run(home, "m1")
-    assert orphan.wait(timeout=10) == -signal.SIGKILL
-    assert note and "1 process" in note
-    assert json.loads((home / "launcher.json").read_text())["marker"] == "m1"
+    bystander = subprocess.Popen(sleeper, start_new_session=True)
+    try:
+        record(dead.pid, dead_started, [orphan.pid])
+        note, _ = claim_run(home, "m1")
+        assert orphan.wait(timeout=10) == -signal.SIGKILL
+        assert note and "1 process" in note
+        assert bystander.poll() is None
+        assert json.loads((home / "launcher.json").read_text())["marker"] == "m1"
+    finally:
+        for p in (orphan, bystander):
+            p.kill()
+            p.wait()
 
 
 def test_busy_port_is_one_error_line(tmp_path: Path):

@@ -315,30 +315,72 @@ class Supervisor:
 # --- the run file ------------------------------------------------------------------------------
 
 
-def claim_run(airflow_home: Path, marker: str) -> str | None:
-    """Take the home for this launcher: refuse if another live launcher holds it; kill what a
-    dead one left behind. Returns a line to print about that cleanup, or None."""
+def _same_process(pid: int, started: float):
+    """The process ``pid`` if it is the one that started at ``started`` (pids get reused)."""
     import psutil
 
+    try:
+        p = psutil.Process(pid)
+        return p if abs(p.create_time() - started) < 0.05 else None
+    except psutil.Error:
+        return None
+
+
+def _of_run(p, marker: str, started: float) -> bool:
+    """A leftover of the run: started after its launcher, and carrying its marker or, for
+    processes whose environment setproctitle has overwritten, an Airflow/tradewind command."""
+    import psutil
+
+    try:
+        if p.create_time() < started:
+            return False
+        with contextlib.suppress(psutil.Error):
+            if p.environ().get(RUN_MARKER) == marker:
+                return True
+        return any(word in " ".join(p.cmdline()) for word in ("airflow", "tradewind"))
+    except psutil.Error:
+        return False
+
+
+def claim_run(airflow_home: Path, marker: str) -> tuple[str | None, bool]:
+    """Take the home for this launcher: refuse if another live launcher holds it; kill what a
+    dead one left behind. Returns a line to print about that cleanup (or None), and whether
+    the dead launcher had started the embedded warehouse (stopping it is then ours to do)."""
     path = airflow_home / RUN_FILE
-    note = None
-    with contextlib.suppress(OSError, ValueError, KeyError):
+    note, warehouse = None, False
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         old = json.loads(path.read_text())
-        if old["pid"] != os.getpid() and psutil.pid_exists(old["pid"]):
+        if old["pid"] != os.getpid() and _same_process(old["pid"], old["started"]):
             raise LauncherError(
                 f"make airflow is already running for {airflow_home} (launcher pid {old['pid']}, "
                 f"UI on port {old.get('port')}); stop it first"
             )
-        left = run_processes(old.get("sessions", []), old["marker"])
+        left = [
+            p
+            for p in run_processes(old.get("sessions", []), old["marker"])
+            if _of_run(p, old["marker"], old["started"])
+        ]
         if left:
             _signal_all(left, signal.SIGKILL)
             note = f"  cleaned up {len(left)} process(es) left by an earlier run"
-    write_run(airflow_home, marker, [], port=None)
-    return note
+        warehouse = bool(old.get("warehouse"))
+    write_run(airflow_home, marker, [], port=None, warehouse=warehouse)
+    return note, warehouse
 
 
-def write_run(airflow_home: Path, marker: str, sessions: list[int], port: int | None) -> None:
-    record = {"pid": os.getpid(), "marker": marker, "sessions": sessions, "port": port}
+def write_run(
+    airflow_home: Path, marker: str, sessions: list[int], port: int | None, warehouse: bool
+) -> None:
+    import psutil
+
+    record = {
+        "pid": os.getpid(),
+        "started": psutil.Process().create_time(),  # with the pid: this process, no other
+        "marker": marker,
+        "sessions": sessions,
+        "port": port,
+        "warehouse": warehouse,  # this launcher started the embedded server and will stop it
+    }
     (airflow_home / RUN_FILE).write_text(json.dumps(record))
 
 
@@ -580,7 +622,8 @@ def run(args: argparse.Namespace) -> int:
     sup = Supervisor(marker, grace=args.stop_timeout)
     _install_handlers(sup)
     # The run file first: "already running" explains a busy port better than the port does.
-    if note := claim_run(airflow_home, marker):
+    note, inherited_warehouse = claim_run(airflow_home, marker)
+    if note:
         print(note, flush=True)
     if port_in_use(args.port):
         release_run(airflow_home)
@@ -592,7 +635,11 @@ def run(args: argparse.Namespace) -> int:
         prepared = prepare(settings, port=args.port, emulator=args.emulator, supervisor=sup)
         for name, argv in component_commands(prepared.env).items():
             sup.add(_spawn(name, argv, prepared.env, prepared.log_dir))
-        write_run(airflow_home, marker, sup.sessions, args.port)
+        if inherited_warehouse and sup.warehouse is None and settings.database_url is None:
+            from tradewind.db.embedded import EmbeddedPostgres
+
+            sup.warehouse = EmbeddedPostgres(settings)  # the crashed run's, so ours to stop
+        write_run(airflow_home, marker, sup.sessions, args.port, sup.warehouse is not None)
         print(f"  starting {', '.join(c.name for c in sup.components)}", flush=True)
         health = _wait_ready(prepared.url, sup)
         states = ", ".join(
