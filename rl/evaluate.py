@@ -125,10 +125,13 @@ def _pyplot():
     return plt
 
 
-def _fit(fig, top: float = 0.92) -> None:
-    # Fixed margins instead of tight_layout: tight_layout draws the whole figure once more
-    # before savefig draws it again, doubling the cost of every picture.
-    fig.subplots_adjust(left=0.07, right=0.98, top=top, bottom=0.1)
+def _fit(fig, top_in: float = 0.25, left_in: float = 0.95, right_in: float = 0.4) -> None:
+    # Fixed margins in inches instead of tight_layout: tight_layout draws the whole figure once
+    # more before savefig draws it again, doubling the cost of every picture.
+    w, h = fig.get_size_inches()
+    fig.subplots_adjust(
+        left=left_in / w, right=1 - right_in / w, top=1 - top_in / h, bottom=0.55 / h
+    )
 
 
 def _growth(bt: Backtest) -> pd.Series:
@@ -169,9 +172,9 @@ def _weights_figure(plt, subject: Backtest):
     ax.set_yticks(range(w.shape[1]), [c.removeprefix("w_") for c in w.columns], fontsize=7)
     ticks = np.linspace(0, len(w) - 1, num=min(8, len(w))).astype(int)
     ax.set_xticks(ticks, [w.index[i].strftime("%Y-%m-%d") for i in ticks], fontsize=8)
-    fig.colorbar(image, ax=ax, label="target weight")
+    fig.colorbar(image, ax=ax, label="target weight", fraction=0.025, pad=0.01)
     ax.set_title(f"target weights of {subject.name} (decided at the end of each session)")
-    _fit(fig, top=0.85)
+    _fit(fig, top_in=0.45, left_in=0.7, right_in=0.9)
     return fig
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
-from conftest import SYMBOLS, WINDOWS, HoldOne
 from psycopg.rows import dict_row
+from registry_helpers import SYMBOLS, WINDOWS, HoldOne
 from typer.testing import CliRunner
 
 from tradewind.cli import app

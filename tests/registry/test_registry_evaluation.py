@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
-from conftest import SYMBOLS, WINDOWS, EIIESubject, HoldOne
+from registry_helpers import SYMBOLS, WINDOWS, EIIESubject, HoldOne
 
 from tradewind.registry import evaluate_model, evaluate_policy, register_candidate
 from tradewind.rl.evaluation import BASELINES, EMPYRICAL_METRICS

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
-from conftest import SYMBOLS, WINDOWS, HoldOne, insert_run
 from psycopg.rows import dict_row
+from registry_helpers import SYMBOLS, WINDOWS, HoldOne, insert_run
 
 from tradewind.registry import (
     Margins,
