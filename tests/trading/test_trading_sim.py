@@ -185,3 +185,24 @@ def test_reconcile_before_the_next_open_is_loaded_is_one_clear_error(warehouse):
         reconcile(T, "sim")
     with psycopg.connect(warehouse) as c:
         assert c.execute("select count(*) from broker.fills").fetchone() == (0,)
+
+
+def test_prices_come_from_one_series_per_symbol(warehouse):
+    from tradewind.trading import store
+
+    with psycopg.connect(warehouse) as c:  # a second source that stops a week earlier, 2x prices
+        c.execute(
+            "insert into raw.bars_daily (source, symbol, session, open, high, low, close, volume) "
+            "select 'csv', symbol, session, open * 2, high * 2, low * 2, close * 2, volume "
+            "from raw.bars_daily where source = 'alpaca' and session < %s",
+            (T.replace(day=19),),
+        )
+        frame = store.load_bars(c, SYMBOLS, T.replace(day=1), T)
+        (n_csv,) = c.execute("select count(*) from raw.bars_daily where source = 'csv'").fetchone()
+    assert n_csv > 0
+    for r in frame.itertuples():
+        assert r.close == bar(warehouse, r.symbol, r.session, "close")  # all from 'alpaca'
+    plan = rebalance(T, "sim", dry_run=True).plan
+    assert {ln.symbol: ln.price for ln in plan.lines} == {
+        s: bar(warehouse, s, T, "close") for s in SYMBOLS
+    }
