@@ -32,12 +32,16 @@ runs over a bounded frame in a fixed row order.
 {%- set rsi_window = var('rsi_window') -%}
 {%- set lookback = tradewind.feature_lookback() -%}
 {%- set trailing_sizes = (return_windows + ma_windows + [volume_window, rsi_window]) | unique | list -%}
+{#- Referenced outside the is_incremental() branch so dbt records the dependency at parse time. -#}
+{%- set price_bars = ref('int_daily_bars') -%}
 
 with bars as (
     select * from {{ ref('int_series_bars') }}
 ),
 
 {% if is_incremental() %}
+-- The diff reads the price bars' table (one row per symbol and session, with bars_digest over
+-- every series), not the per-series view: no join of all bars just to compare them.
 diff as (
     select
         coalesce(b.symbol, t.symbol)   as symbol,
@@ -47,7 +51,7 @@ diff as (
             or t.symbol is null
             or (b.bars_digest, b.gap_sessions) is distinct from (t.bars_digest, t.gap_sessions)
             as is_changed
-    from (select * from bars where is_price_bar) as b
+    from {{ price_bars }} as b
     full outer join {{ this }} as t on t.symbol = b.symbol and t.session = b.session
 ),
 
@@ -90,9 +94,8 @@ affected_sessions as (
 -- Each symbol present in an affected session, with enough earlier bars for its windows.
 scope_start as (
     select b.symbol, min(b.bar_index) - {{ lookback }} as first_bar_index
-    from bars as b
+    from {{ price_bars }} as b
     inner join affected_sessions as a on a.session = b.session
-    where b.is_price_bar
     group by b.symbol
 ),
 

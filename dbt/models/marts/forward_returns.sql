@@ -24,7 +24,6 @@ d-2 (calendar), whole. Rows whose stored T+1/T+2 no longer match the calendar ar
 {#- Bars are read from the table itself each time (not a shared CTE, which PostgreSQL would
     materialize without its index) so looking up T+1 and T+2 stays an index or hash join. -#}
 {%- set bars = ref('int_daily_bars') %}
-{%- set series = ref('int_series_bars') %}
 with sessions as (
     select session, session_index
     from {{ ref('int_sessions') }}
@@ -61,6 +60,15 @@ labelled_bars as (
     from {{ bars }} as b
     inner join affected_sessions as a on a.session = b.session
 ),
+
+-- The bars the labels read: those of T+1 and T+2 of every labelled session.
+read_sessions as (
+    select s.session
+    from affected_sessions as a
+    inner join sessions as sa on sa.session = a.session
+    cross join (values (1), (2)) as k (sessions_ahead)
+    inner join sessions as s on s.session_index = sa.session_index + k.sessions_ahead
+),
 {% else %}
 labelled_bars as (
     select symbol, session, open, bars_digest from {{ bars }}
@@ -75,25 +83,43 @@ calendar as (
     left join sessions as s2 on s2.session_index = s0.session_index + 2
 ),
 
--- Series with a bar on both T+1 and T+2, best first.
-pairs as (
-    select distinct on (c.symbol, c.session)
-        c.symbol,
-        c.session,
-        n1.source          as label_source,
-        n1.adjustment      as label_adjustment,
-        n1.history_version as label_history_version,
-        n1.open            as next_open,
-        n2.open            as next2_open
-    from calendar as c
-    inner join {{ series }} as n1 on n1.symbol = c.symbol and n1.session = c.next_session
-    inner join {{ series }} as n2
-        on n2.symbol = c.symbol
-        and n2.session = c.next2_session
-        and n2.source = n1.source
-        and n2.adjustment = n1.adjustment
-        and n2.history_version = n1.history_version
-    order by c.symbol, c.session, n1.series_rank, n1.source
+-- Each series' bar and its own next bar; a link when that next bar is on the next session.
+series_next as (
+    select
+        b.symbol,
+        b.session,
+        b.source,
+        b.adjustment,
+        b.history_version,
+        {{ tradewind.source_rank('b.source') }}               as series_rank,
+        s.session_index,
+        b.open,
+        lead(b.open) over by_series                          as lead_open,
+        lead(b.session) over by_series                       as lead_session
+    from {{ ref('stg_bars_daily') }} as b
+    inner join sessions as s on s.session = b.session
+    {%- if is_incremental() %}
+    where b.session in (select session from read_sessions)
+    {%- endif %}
+    window by_series as (
+        partition by b.symbol, b.source, b.adjustment, b.history_version order by b.session
+    )
+),
+
+-- Per (symbol, T+1): the best series holding bars on T+1 and T+2.
+links as (
+    select distinct on (x.symbol, x.session)
+        x.symbol,
+        x.session          as next_session,
+        x.source           as label_source,
+        x.adjustment       as label_adjustment,
+        x.history_version  as label_history_version,
+        x.open             as next_open,
+        x.lead_open        as next2_open
+    from series_next as x
+    inner join sessions as n on n.session_index = x.session_index + 1
+    where x.lead_session = n.session
+    order by x.symbol, x.session, x.series_rank, x.source
 )
 
 select
@@ -101,13 +127,13 @@ select
     c.session,
     c.open,
     c.next_session,
-    p.next_open,
+    l.next_open,
     c.next2_session,
-    p.next2_open,
-    ln(p.next2_open / p.next_open)    as fwd_open_lr,
-    p.label_source,
-    p.label_adjustment,
-    p.label_history_version,
+    l.next2_open,
+    ln(l.next2_open / l.next_open)    as fwd_open_lr,
+    l.label_source,
+    l.label_adjustment,
+    l.label_history_version,
     c.bars_digest
 from calendar as c
-left join pairs as p on p.symbol = c.symbol and p.session = c.session
+left join links as l on l.symbol = c.symbol and l.next_session = c.next_session
