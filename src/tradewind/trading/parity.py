@@ -12,7 +12,6 @@ run plans at those prices (``plan_at="open"``). A live run can only plan at the 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,10 +60,7 @@ def broker_backtest(
         target = {s: float(x) for s, x in row.items() if np.isfinite(x)}
         symbols = set(target) | set(b.positions())
         prices = {s: b.mark(s, day, field_) for s in symbols}
-        acct = b.account()
-        if plan_at == "open":  # value the book where it trades
-            value = b.value(t1, "open")
-            acct = dataclasses.replace(acct, equity=value)
+        acct = b.account()  # the planner values the book at ``prices`` itself
         plan = plan_rebalance(
             target, b.positions(), prices, acct, b.assets(symbols), config,
             rates=b.cost_rates(symbols, t),
