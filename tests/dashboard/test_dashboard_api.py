@@ -259,3 +259,31 @@ def test_an_empty_warehouse_renders_every_page(db_url, test_settings):
         assert {s["status"] for s in chain} == {"red"}
         assert c.get("/api/models/anything").status_code == 404
         assert "no paper account snapshots yet" in c.get("/portfolio").text
+
+
+def test_baselines_match_the_models_symbols_and_costs(client, sample_db):
+    """A later 1/N evaluation of other symbols on the same window (another universe) is not
+    shown next to the model."""
+    import uuid
+
+    import psycopg
+
+    url, sample = sample_db
+    decoy = str(uuid.uuid4())
+    meta = next(m for m in sample.eval_meta.values() if m["policy"] == "1/N")
+    with psycopg.connect(url) as c:
+        c.execute(
+            "insert into ml.evaluations (evaluation_id, eval_key, policy, window_name,"
+            " start_session, end_session, symbols, costs, sessions, metrics)"
+            " values (%s, 'decoy', '1/N', %s, %s, %s, %s, '{\"fixed_bps\": 10.0}', 1,"
+            " '{\"sharpe_ratio\": 99}')",
+            (decoy, meta["window"], meta["sessions"][0], meta["sessions"][-1], ["OTHER"]),
+        )
+    try:
+        evals = client.get("/api/models/dow30_ppo").json()["evaluations"]
+        assert decoy not in {e["evaluation_id"] for e in evals}
+        assert all(e["metrics"].get("sharpe_ratio") != 99 for e in evals)
+        assert sum(e["subject"] == "1/N" for e in evals) == 2
+    finally:
+        with psycopg.connect(url) as c:
+            c.execute("delete from ml.evaluations where evaluation_id = %s", (decoy,))

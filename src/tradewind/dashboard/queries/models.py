@@ -82,7 +82,8 @@ def index(r: Reader) -> dict:
 
 
 def _evaluations(r: Reader, name: str, version: int | None) -> list[dict]:
-    """The version's evaluations and, for the same windows, the latest of every baseline."""
+    """The version's evaluations and, on the same windows, symbols and costs, the latest of
+    every baseline."""
     if not r.has("ml.evaluations"):
         return []
     return r.rows(
@@ -94,8 +95,11 @@ def _evaluations(r: Reader, name: str, version: int | None) -> list[dict]:
         base as (
             select distinct on (b.policy, b.window_name) b.*
             from ml.evaluations as b
+            -- The same window, symbols and costs: a DOW30 model next to DOW30 baselines, never
+            -- the SP100 ones evaluated on the same dates.
             join mine as m on m.window_name = b.window_name
              and m.start_session = b.start_session and m.end_session = b.end_session
+             and m.symbols = b.symbols and m.costs = b.costs
             where b.policy is not null
             order by b.policy, b.window_name, b.created_at desc
         )
