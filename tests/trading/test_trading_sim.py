@@ -206,3 +206,25 @@ def test_prices_come_from_one_series_per_symbol(warehouse):
     assert {ln.symbol: ln.price for ln in plan.lines} == {
         s: bar(warehouse, s, T, "close") for s in SYMBOLS
     }
+
+
+def test_parity_on_real_bars_through_the_2020_crash(shared_data):
+    syms = ["AAPL", "BA", "JPM", "KO", "MSFT", "OXY", "PFE", "XOM"]
+    frames = []
+    for s in syms:
+        f = pd.read_csv(shared_data / "sp100_daily_yahoo_2000_2020" / f"{s}.csv")
+        f = f.rename(columns=str.lower).rename(columns={"date": "session"})
+        f = f[(f["session"] >= "2019-09-01") & (f["session"] <= "2020-09-30")]
+        frames.append(
+            f.assign(symbol=s)[["symbol", "session", "open", "high", "low", "close", "volume"]]
+        )
+    real = Bars(pd.concat(frames, ignore_index=True))
+    days = sorted(set(real.frame["session"]))[25:-3]
+    w = np.random.default_rng(7).dirichlet(np.ones(len(syms) + 1), size=len(days))[:, :-1]
+    weights = pd.DataFrame(w, index=pd.to_datetime(days), columns=syms)
+    costs = CostConfig(fixed_bps=10, slippage_coef=0.1)
+    rep = parity_report(real, weights, costs=costs, quantities="continuous")
+    assert rep.sessions == len(days) > 200
+    assert rep.max_abs_return_diff < 1e-9 and rep.final_value_rel_diff < 1e-9
+    whole = parity_report(real, weights, costs=costs, quantities="whole", initial_cash=100_000)
+    assert 0 < whole.max_abs_return_diff < 0.01
