@@ -331,3 +331,21 @@ def test_a_hung_broker_times_out_as_one_error_and_the_rerun_places_each_order_on
     with psycopg.connect(warehouse) as c:
         runs = c.execute("select status from broker.rebalance_runs order by run_id").fetchall()
     assert runs == [("failed",), ("submitted",)]
+
+
+def test_whole_share_mode_sends_opg_orders(emu, warehouse, monkeypatch):
+    monkeypatch.setenv("TRADEWIND_FRACTIONAL_SHARES", "false")
+    reset_settings_cache()
+    res = rebalance(T, "alpaca")
+    assert res.sent == 4 and not res.errors
+    for o in all_orders(emu):
+        assert o.time_in_force.value == "opg" and float(o.qty).is_integer()
+        assert float(o.qty) == math.floor(expected_qty(warehouse, o.symbol))
+
+
+def test_a_missing_close_of_t_is_a_breach(emu, warehouse):
+    with psycopg.connect(warehouse) as c:
+        c.execute("delete from raw.bars_daily where symbol = 'DDD' and session = %s", (T,))
+    with pytest.raises(RiskBreach, match="no close price on 2015-03-26 for DDD"):
+        rebalance(T, "alpaca")
+    assert order_posts(emu) == []
