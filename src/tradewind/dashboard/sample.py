@@ -415,7 +415,11 @@ def _broker(cur, rng, sample: Sample) -> None:
           positions)  # fmt: skip
     if _has(cur, "broker.reconciliations"):
         rec = [(broker_, account, d, calendar.session_offset(d, 1),
-                json.dumps({"max_weight_error": 0.002, "orders_filled": 10, "orders_missing": 0}))
+                json.dumps({"model": f"{model}@{sample.models[model]}", "equity": 100_000.0,
+                            "cash": 5_000.0, "fees": 9.5, "unfilled": [],
+                            "fills": [{"symbol": "S00", "slippage_bps": 3.0}] * 10,
+                            "max_abs_weight_difference": 0.002, "cash_weight": 0.051,
+                            "cash_target_weight": 0.05}))
                for d in sample.paper_sessions[-61:-1]]  # fmt: skip
         _copy(cur, "broker.reconciliations",
               ["broker", "account_id", "as_of_session", "fill_session", "report"], rec)  # fmt: skip

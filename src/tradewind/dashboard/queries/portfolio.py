@@ -143,7 +143,21 @@ def page(r: Reader, account: str | None = None, model: str | None = None) -> dic
     out["reconciliations"] = (
         r.rows(
             """
-            select as_of_session, fill_session, report, created_at
+            -- The report's headline numbers (as tradewind reconcile writes them); the per-fill
+            -- and per-symbol lists stay in the warehouse.
+            select as_of_session, fill_session, created_at, report->>'model' as model,
+                   (report->>'equity')::float8 as equity, (report->>'fees')::float8 as fees,
+                   case when jsonb_typeof(report->'fills') = 'array'
+                        then jsonb_array_length(report->'fills') end as fills,
+                   case when jsonb_typeof(report->'unfilled') = 'array'
+                        then jsonb_array_length(report->'unfilled') end as unfilled,
+                   (select avg((f->>'slippage_bps')::float8)
+                    from jsonb_array_elements(case when jsonb_typeof(report->'fills') = 'array'
+                                              then report->'fills' else '[]' end) as f)
+                       as mean_slippage_bps,
+                   (report->>'max_abs_weight_difference')::float8 as max_weight_error,
+                   (report->>'cash_weight')::float8 as cash_weight,
+                   (report->>'cash_target_weight')::float8 as cash_target_weight
             from broker.reconciliations where broker = %(broker)s and account_id = %(account)s
             order by as_of_session desc limit 60
             """,
