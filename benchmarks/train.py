@@ -5,7 +5,11 @@ the same environment (the default DOW30 agent ``rl/agents/dow30_ppo.yaml``: 30 a
 32, five features, 10 bp, 16 vectorised envs, episodes of 252 sessions, the same EIIE network
 sizes, train batch, minibatch and epochs), from the first ``train()`` call to the last. Building
 the algorithm (Ray start, actors) is timed separately and reported, not included. Throughput =
-env steps sampled / wall time of the loop, so it includes the learning.
+env steps sampled / wall time of the loop, so it includes the learning. Because the machine is
+shared, the CPU time of this process over the same loop is reported too (``cpu_steps_per_s`` =
+env steps / process CPU seconds): with a local env runner and a local learner RLlib does all its
+work in this process, so CPU time compares the two implementations without the other tenants'
+load; the ratio of the two is the headline figure.
 
 - **RLlib**: :func:`tradewind.rl.train.algorithm_config` of the agent (new API stack, local env
   runner, local learner), ``algo.train()`` until the budget.
@@ -82,7 +86,7 @@ def compact_ppo(agent, data: MarketData, timesteps: int, seed: int = 0) -> dict[
     def tensor(o):
         return {k: torch.as_tensor(np.array(v, dtype=np.float32)) for k, v in o.items()}
 
-    done_steps, t0 = 0, time.perf_counter()
+    done_steps, t0, c0 = 0, time.perf_counter(), time.process_time()
     sample_s = learn_s = 0.0
     while done_steps < timesteps:
         ts = time.perf_counter()
@@ -133,9 +137,10 @@ def compact_ppo(agent, data: MarketData, timesteps: int, seed: int = 0) -> dict[
                 opt.step()
         learn_s += time.perf_counter() - tl
         done_steps += n
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"steps": done_steps, "wall_s": wall, "sample_s": sample_s, "learn_s": learn_s,
-            "steps_per_s": done_steps / wall}  # fmt: skip
+            "steps_per_s": done_steps / wall, "cpu_s": cpu,
+            "cpu_steps_per_s": done_steps / cpu}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------- RLlib
@@ -146,7 +151,7 @@ def rllib_ppo(agent, data_path: str, timesteps: int) -> dict[str, float]:
     algo = algorithm_config(agent, {**agent.env_config("train"), "data": data_path}).build_algo()
     build_s = time.perf_counter() - t_build
     done, sample_s, learn_s = 0, 0.0, 0.0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         while done < timesteps:
             result = algo.train()
@@ -154,11 +159,12 @@ def rllib_ppo(agent, data_path: str, timesteps: int) -> dict[str, float]:
             timers = result.get("timers", {})
             sample_s += float(timers.get("env_runner_sampling_timer", 0.0))
             learn_s += float(timers.get("learner_update_timer", 0.0))
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         algo.stop()
     return {"steps": done, "wall_s": wall, "sample_s": sample_s, "learn_s": learn_s,
-            "steps_per_s": done / wall, "build_s": build_s}  # fmt: skip
+            "steps_per_s": done / wall, "cpu_s": cpu, "cpu_steps_per_s": done / cpu,
+            "build_s": build_s}  # fmt: skip
 
 
 def main() -> None:
@@ -166,11 +172,14 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=32768)
     parser.add_argument("--variants", default="base")
     parser.add_argument("--agent", default="dow30_ppo")
+    # One intra-op thread: on a shared 2-core machine a second torch thread mostly waits to be
+    # scheduled inside every small op (see benchmarks/RESULTS.md, training: both settings).
+    parser.add_argument("--torch-threads", type=int, default=1)
     args = parser.parse_args()
 
     import ray
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.torch_threads)
     data = market()
     path = data.save(f"/tmp/tw_bench_train_{os.getpid()}.npz")
     base = load_agent(args.agent)
@@ -179,12 +188,15 @@ def main() -> None:
         "window": base.window, "envs": base.runners.num_envs_per_env_runner,
         "timesteps": args.timesteps, "train_batch_size": base.algorithm.train_batch_size,
         "minibatch_size": base.algorithm.minibatch_size, "num_epochs": base.algorithm.num_epochs,
+        "torch_threads": args.torch_threads,
     }  # fmt: skip
     print(f"market: {data.n_assets} assets x {data.n_sessions} sessions; budget {args.timesteps:,} "
           f"env steps per implementation", flush=True)  # fmt: skip
     ref = compact_ppo(base, data, args.timesteps)
-    print(f"compact PPO: {ref['steps_per_s']:,.0f} env-steps/s (sample {ref['sample_s']:.1f}s, "
-          f"learn {ref['learn_s']:.1f}s, wall {ref['wall_s']:.1f}s)", flush=True)  # fmt: skip
+    print(f"compact PPO: {ref['steps_per_s']:,.0f} env-steps/s wall, {ref['cpu_steps_per_s']:,.0f} "
+          f"per CPU-second (sample {ref['sample_s']:.1f}s, learn {ref['learn_s']:.1f}s, wall "
+          f"{ref['wall_s']:.1f}s)", flush=True)  # fmt: skip
+    out["compact_ppo_cpu_steps_per_s"] = round(ref["cpu_steps_per_s"], 1)
     out["compact_ppo_steps_per_s"] = round(ref["steps_per_s"], 1)
     out["compact_ppo"] = {k: round(v, 2) for k, v in ref.items()}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
@@ -193,11 +205,15 @@ def main() -> None:
             agent = base.with_overrides(**VARIANTS[name])
             res = rllib_ppo(agent, str(path), args.timesteps)
             ratio = ref["steps_per_s"] / res["steps_per_s"]
-            print(f"RLlib PPO [{name}]: {res['steps_per_s']:,.0f} env-steps/s (sample "
-                  f"{res['sample_s']:.1f}s, learn {res['learn_s']:.1f}s, wall {res['wall_s']:.1f}s, "
-                  f"build {res['build_s']:.1f}s); compact PPO is {ratio:.2f}x faster",
-                  flush=True)  # fmt: skip
+            cpu_ratio = ref["cpu_steps_per_s"] / res["cpu_steps_per_s"]
+            print(f"RLlib PPO [{name}]: {res['steps_per_s']:,.0f} env-steps/s wall, "
+                  f"{res['cpu_steps_per_s']:,.0f} per CPU-second (sample {res['sample_s']:.1f}s, "
+                  f"learn {res['learn_s']:.1f}s, wall {res['wall_s']:.1f}s, build "
+                  f"{res['build_s']:.1f}s); compact PPO/RLlib: {ratio:.2f}x wall, "
+                  f"{cpu_ratio:.2f}x CPU", flush=True)  # fmt: skip
             out[f"rllib_{name}_steps_per_s"] = round(res["steps_per_s"], 1)
+            out[f"rllib_{name}_cpu_steps_per_s"] = round(res["cpu_steps_per_s"], 1)
+            out[f"compact_over_rllib_{name}_cpu"] = round(cpu_ratio, 3)
             out[f"rllib_{name}"] = {k: round(v, 2) for k, v in res.items()}
             out[f"compact_over_rllib_{name}"] = round(ratio, 3)
     finally:

@@ -237,6 +237,25 @@ class _Board:
         self.writer.close()
 
 
+def init_ray(**kwargs: Any) -> None:
+    """``ray.init``, retried when a local start times out (Ray waits a fixed 30 s for its raylet
+    to register, which an overloaded machine can miss); other errors are raised at once."""
+    import ray
+    from tenacity import retry, retry_if_exception_message, stop_after_attempt, wait_fixed
+
+    @retry(
+        retry=retry_if_exception_message(match=".*timed out during startup.*"),
+        stop=stop_after_attempt(3),
+        wait=wait_fixed(2),
+        reraise=True,
+        before_sleep=lambda _: ray.shutdown(),
+    )
+    def attempt() -> None:
+        ray.init(**kwargs)
+
+    attempt()
+
+
 def _client_token_auth() -> None:
     """Joining a cluster: send the token ``ray start`` enabled, as ``ray start`` itself does.
 
@@ -317,7 +336,7 @@ def train(
         if ray_address:
             kwargs["address"] = ray_address
             _client_token_auth()
-        ray.init(**kwargs)
+        init_ray(**kwargs)
         started_ray = True
     cluster = ray.get_runtime_context().gcs_address  # recorded: where this run trained
     board = _Board(out / "tensorboard")

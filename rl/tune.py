@@ -176,7 +176,9 @@ def run_sweep_trials(
 
             kwargs["address"] = ray_address
             _client_token_auth()
-        ray.init(**kwargs)
+        from tradewind.rl.train import init_ray
+
+        init_ray(**kwargs)
         started = True
     try:
         tuner = tune.Tuner(

@@ -17,9 +17,18 @@ from training_helpers import tiny_agent
 from tradewind.rl.data import MarketData
 
 
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    """One local Ray for the module (train() joins it instead of starting its own each time:
+    a Ray start is the slowest part of a tiny run, and the flakiest on a loaded machine)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, synthetic_bars):
-    pytest.importorskip("ray")
     from tradewind.rl.train import train
 
     data = MarketData.from_bars(synthetic_bars)

@@ -113,7 +113,8 @@ def test_failed_run_is_recorded_failed(warehouse: str, tmp_path: Path) -> None:
     # No feature rows for these symbols: loading fails after the run row exists.
     agent_file = write_agent(tmp_path / "nodata.yaml", universe=["ZZZZ", "QQQQ"])
     result = CliRunner().invoke(app, ["train", str(agent_file)])
-    assert result.exit_code != 0
+    assert result.exit_code == 1
+    assert "error: no feature rows" in result.output and "Traceback" not in result.output
     [row] = _run_rows(warehouse)
     assert row["status"] == "failed"
     assert "no feature rows" in row["error"]

@@ -38,6 +38,8 @@ def _friendly(fn: Callable) -> Callable:
             raise typer.Exit(130) from None
         except (
             WarehouseError, ValidationError, AgentConfigError, TrainingError, FileNotFoundError,
+            ConnectionError,  # e.g. TRADEWIND_RAY_ADDRESS names no reachable Ray cluster
+            ValueError,  # bad input found while loading (no rows for the symbols, ...)
         ) as exc:  # fmt: skip
             msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             err_console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
