@@ -143,3 +143,11 @@ def test_trained_agent_is_evaluated_and_re_evaluated_in_place(
     assert again[0]["metrics"] == evals[0]["metrics"]  # deterministic policy, same numbers
     assert rows(warehouse, "select count(*) as n from ml.evaluation_daily")[0]["n"] == n_daily
     assert set(SYMBOLS) >= set(manifest["symbols"])
+
+    # The same artifact under another name, judged from the command line.
+    register_candidate(warehouse, "tiny_b", artifact)
+    out = run("models", "gate", "tiny_b@1")
+    assert out.exit_code == 0, out.output
+    (decision,) = rows(warehouse, "select decision, reason from ml.gate_decisions "
+                                  "where model_name = 'tiny_b'")  # fmt: skip
+    assert f"tiny_b@1: {decision['decision']}: {decision['reason']}" in out.output

@@ -236,3 +236,20 @@ def test_after_training_registers_evaluates_gates_once(warehouse: str, ranked: l
     failed = insert_run(warehouse, "picker", "mem://run", status="failed")
     with pytest.raises(RegistryError, match="is failed: only a succeeded run"):
         after_training(warehouse, failed, loader=loader, reports=False)
+
+
+@pytest.mark.integration
+def test_a_test_window_without_data_does_not_block_registration(warehouse: str) -> None:
+    subject = HoldOne("KO")
+    subject.manifest = {**subject.manifest,
+                        "windows": {**WINDOWS, "test": ["2012-01-03", "2012-06-29"]}}  # fmt: skip
+    run_id = insert_run(warehouse, "later", "mem://later")
+    got = after_training(warehouse, run_id, loader={"mem://later": subject}.__getitem__,
+                         reports=False)  # fmt: skip
+    assert set(got.evaluation_ids) == {"validation"}
+    assert got.warnings == [
+        "test not evaluated: later@1 on test: no sessions between 2012-01-03 and 2012-06-29"
+    ]
+    assert any(line.startswith("warning: test not evaluated") for line in got.lines())
+    assert got.decision.decision in ("promoted", "refused")
+    assert len(gate_decisions(warehouse, "later")) == 1

@@ -182,6 +182,20 @@ def models_archive(
     _move(ref, "archived", reason, by)
 
 
+@models_app.command("gate")
+@_friendly
+def models_gate(ref: Annotated[str, typer.Argument(help="NAME@V (a candidate)")]) -> None:
+    """Judge a candidate on its validation window now (evaluating what is missing) and
+    promote it if it passes; the decision and its reason are stored either way."""
+    from tradewind.registry.gate import gate
+    from tradewind.registry.store import parse_ref
+
+    name, version = parse_ref(ref, need_version=True)
+    d = gate(_url(), name, version,
+             progress=lambda line: console.print(f"  [dim]{line}[/]", highlight=False))  # fmt: skip
+    console.print(f"{name}@{version}: [bold]{d.decision}[/]: {d.reason}", highlight=False)
+
+
 @_friendly
 def evaluate_cmd(
     ref: Annotated[str, typer.Argument(help="NAME@V (or NAME: its production version).")],

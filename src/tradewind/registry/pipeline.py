@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 
 from tradewind.db import connect
 from tradewind.registry.evaluation import Loader, Progress, evaluate_policy, load_policy
-from tradewind.registry.gate import GateDecision, Margins, gate
+from tradewind.registry.gate import GATE_WINDOW, GateDecision, Margins, gate
 from tradewind.registry.store import (
     ModelVersion,
     RegistryError,
@@ -37,6 +37,7 @@ class AfterTraining:
     decision: GateDecision
     report_uris: dict[str, str] = field(default_factory=dict)  # window -> model report
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # window -> name -> ...
+    warnings: list[str] = field(default_factory=list)  # e.g. a test window without data
 
     @property
     def model_name(self) -> str:
@@ -54,6 +55,7 @@ class AfterTraining:
             out.append(f"{window} Sharpe: " + ", ".join(parts))
         for window, uri in self.report_uris.items():
             out.append(f"{window} report: {uri}")
+        out += [f"warning: {w}" for w in self.warnings]
         out.append(f"gate: {self.decision.decision}: {self.decision.reason}")
         out.append(f"stage: {self.version.stage}")
         return out
@@ -106,9 +108,20 @@ def after_training(
     if progress:
         progress(f"registered {mv.ref} ({mv.stage})")
     policy = (loader or load_policy)(mv.artifact_uri)
-    results = evaluate_policy(
-        db_url, policy, EVALUATION_WINDOWS, model=mv, reports=reports, progress=progress
-    )
+    results, warnings = [], []
+    for window in EVALUATION_WINDOWS:
+        try:
+            results += evaluate_policy(
+                db_url, policy, [window], model=mv, reports=reports, progress=progress
+            )
+        except RegistryError as exc:
+            # The gate needs validation; the test window is only reported, so a test window
+            # without data (yet) must not keep a good run from being registered and judged.
+            if window == GATE_WINDOW:
+                raise
+            warnings.append(f"{window} not evaluated: {exc}")
+            if progress:
+                progress(warnings[-1])
     evaluation_ids = {r.window_name: r.model_evaluation_id for r in results}
     baseline_ids = {r.window_name: r.baseline_evaluation_ids for r in results}
     earlier = gate_decisions(db_url, mv.model_name, mv.version)
@@ -138,4 +151,5 @@ def after_training(
         decision=decision,
         report_uris=report_uris,
         metrics=metrics,
+        warnings=warnings,
     )
