@@ -83,6 +83,26 @@ def _sessions() -> tuple[np.ndarray, np.ndarray]:
     return days, closes
 
 
+@lru_cache(maxsize=1)
+def _session_opens() -> np.ndarray:
+    """Regular-session opens (int64 UTC ns) aligned with ``_sessions()``."""
+    from tradewind.calendar import nyse_calendar
+
+    return nyse_calendar().schedule["open"].values.astype("datetime64[ns]").astype(np.int64)
+
+
+def regular_session_mask(ts_ns: np.ndarray) -> np.ndarray:
+    """For bar opening instants (int64 UTC ns): inside the NYSE regular session of their New
+    York day (09:30 to the close, early closes included)? SQL's raw.is_regular_minute agrees."""
+    s_days, s_closes = _sessions()
+    opens = _session_opens()
+    # The session a bar may belong to: the last one opening at or before it.
+    pos = np.searchsorted(opens, ts_ns, side="right") - 1
+    ok = pos >= 0
+    pos = pos.clip(0, len(opens) - 1)
+    return ok & (ts_ns >= opens[pos]) & (ts_ns < s_closes[pos])
+
+
 def session_close_ns(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For epoch days: (is a NYSE session, close in UTC ns or -1)."""
     s_days, s_closes = _sessions()
@@ -681,6 +701,16 @@ def screen(
     present = set(df["symbol"].dropna().unique())
     missing = sorted(set(batch.meta.missing_symbols) | {s for s in requested if s not in present})
     warnings = _warnings(valid, tf, missing)
+    if not tf.daily and len(valid):
+        t_utc = valid[tcol].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        t_ns = t_utc.astype("datetime64[ns]").astype(np.int64)
+        outside = int((~regular_session_mask(t_ns)).sum())
+        note = (
+            f"{outside:,} of {len(valid):,} bar(s) are outside the regular session (pre- or "
+            "post-market): stored, and kept out of the hourly and daily rollups"
+        )
+        if outside and note not in batch.meta.notes:
+            batch.meta.notes.append(note)
     unsorted = _out_of_order_symbols(df, tcol)
     if unsorted:
         warnings = pd.concat([warnings, pd.DataFrame({
