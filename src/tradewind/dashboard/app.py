@@ -300,7 +300,13 @@ def create_app(
 
     @app.get("/models/{name:path}", response_class=HTMLResponse, include_in_schema=False)
     def page_model(request: Request, name: str, version: int | None = Query(None, ge=1)):
-        return render(request, "model.html", f"Model {name}", d=api_model(name, version))
+        # The metric columns are the evaluation's own names (one definition, tradewind.rl).
+        from tradewind.rl.evaluation import EMPYRICAL_METRICS
+
+        return render(
+            request, "model.html", f"Model {name}", d=api_model(name, version),
+            metric_keys=(*EMPYRICAL_METRICS, "turnover", "hit_rate"),
+        )  # fmt: skip
 
     @app.get("/signals", response_class=HTMLResponse, include_in_schema=False)
     def page_signals(request: Request, model: str | None = None) -> HTMLResponse:

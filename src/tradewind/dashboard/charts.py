@@ -155,33 +155,17 @@ def training_curves(curves: list[dict]) -> dict:
     }  # fmt: skip
 
 
-def seeds_comparison(rows: list[dict], title: str) -> dict:
-    """Sharpe ratio of each version (seed) on validation and test, side by side."""
+def sharpe_bars(rows: list[dict], title: str, *, by_seed: bool = False) -> dict:
+    """Sharpe ratio of each version on validation and test, side by side: the comparison of
+    models (``by_seed=False``) or of one model's runs and seeds."""
     data = []
     for window in ("validation", "test"):
         pts = [r for r in rows if r["window_name"] == window]
-        data.append(
-            {"type": "bar", "name": window,
-             "x": [f"v{p['model_version']} seed {p['seed']}" for p in pts],
-             "y": [p["sharpe_ratio"] for p in pts]}
-        )  # fmt: skip
+        label = (lambda p: f"v{p['model_version']} seed {p['seed']}") if by_seed else (
+            lambda p: f"{p['model_name']} v{p['model_version']}")  # fmt: skip
+        data.append({"type": "bar", "name": window, "x": [label(p) for p in pts],
+                     "y": [p["sharpe_ratio"] for p in pts]})  # fmt: skip
     return {"data": data, "layout": _layout(title, barmode="group", hovermode="closest")}
-
-
-def models_comparison(rows: list[dict]) -> dict:
-    data = []
-    for window in ("validation", "test"):
-        pts = [r for r in rows if r["window_name"] == window]
-        data.append(
-            {"type": "bar", "name": window,
-             "x": [f"{p['model_name']} v{p['model_version']}" for p in pts],
-             "y": [p["sharpe_ratio"] for p in pts]}
-        )  # fmt: skip
-    return {
-        "data": data,
-        "layout": _layout("Sharpe ratio of every version: validation and test", barmode="group",
-                          hovermode="closest"),
-    }  # fmt: skip
 
 
 def lines(series: list[tuple[str, list, list]], title: str, **layout) -> dict:

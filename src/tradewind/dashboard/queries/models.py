@@ -11,17 +11,6 @@ from tradewind.dashboard.queries.common import (
 )
 from tradewind.dashboard.warehouse import Reader
 
-# Metric keys as ml.evaluations stores them (empyrical's names plus turnover and hit rate).
-METRICS = (
-    "annual_return",
-    "annual_volatility",
-    "sharpe_ratio",
-    "sortino_ratio",
-    "max_drawdown",
-    "calmar_ratio",
-    "turnover",
-    "hit_rate",
-)
 # Run-record keys that are per-iteration series, not headline numbers (the trainer records
 # ``validation_history``: iteration, timesteps, validation score of every check).
 _SERIES_KEYS = ("validation_history", "history")
@@ -33,6 +22,29 @@ def _run_columns(r: Reader) -> str:
     extra = [c for c in ("code_version", "data_fingerprint", "windows", "timings", "progress",
                          "resumed_count", "sweep_id") if c in cols]  # fmt: skip
     return "".join(f", {c}" for c in extra)
+
+
+def _version_metrics(r: Reader, name: str | None = None) -> list[dict]:
+    """Headline validation and test metrics of every version (of one model, or all), with the
+    seed of the run behind it: the comparison of runs and seeds."""
+    if not r.has("ml.evaluations"):
+        return []
+    return r.rows(
+        """
+        select e.model_name, e.model_version, e.window_name, mv.stage, tr.seed,
+               (e.metrics->>'sharpe_ratio')::float8 as sharpe_ratio,
+               (e.metrics->>'annual_return')::float8 as annual_return,
+               (e.metrics->>'max_drawdown')::float8 as max_drawdown
+        from ml.evaluations as e
+        join ml.model_versions as mv
+          on mv.model_name = e.model_name and mv.version = e.model_version
+        left join ml.training_runs as tr on tr.run_id = mv.run_id
+        where e.window_name in ('validation', 'test')
+          and (%(name)s::text is null or e.model_name = %(name)s)
+        order by e.model_name, e.model_version, e.window_name
+        """,
+        {"name": name},
+    )
 
 
 def index(r: Reader) -> dict:
@@ -63,21 +75,7 @@ def index(r: Reader) -> dict:
         from ml.training_runs order by started_at desc limit 200
         """
     )
-    comparison = []
-    if r.has("ml.evaluations"):
-        comparison = r.rows(
-            """
-            select e.model_name, e.model_version, e.window_name, mv.stage, tr.seed,
-                   (e.metrics->>'sharpe_ratio')::float8 as sharpe_ratio,
-                   (e.metrics->>'annual_return')::float8 as annual_return
-            from ml.evaluations as e
-            join ml.model_versions as mv
-              on mv.model_name = e.model_name and mv.version = e.model_version
-            left join ml.training_runs as tr on tr.run_id = mv.run_id
-            where e.window_name in ('validation', 'test')
-            order by e.model_name, e.model_version, e.window_name
-            """
-        )
+    comparison = _version_metrics(r)
     return {"models": models, "agents": agents, "runs": runs, "comparison": comparison}
 
 
@@ -203,23 +201,7 @@ def detail(r: Reader, name: str, version: int | None = None) -> dict | None:
     curves = {c["evaluation_id"]: c for c in _curves(r, [e["evaluation_id"] for e in evaluations])}
     for c in curves.values():
         c["sessions"] = [d.isoformat() for d in c["sessions"]]
-    seeds = []
-    if r.has("ml.evaluations"):
-        seeds = r.rows(
-            """
-            select e.model_version, tr.seed, e.window_name, mv.stage,
-                   (e.metrics->>'sharpe_ratio')::float8 as sharpe_ratio,
-                   (e.metrics->>'annual_return')::float8 as annual_return,
-                   (e.metrics->>'max_drawdown')::float8 as max_drawdown
-            from ml.evaluations as e
-            join ml.model_versions as mv
-              on mv.model_name = e.model_name and mv.version = e.model_version
-            left join ml.training_runs as tr on tr.run_id = mv.run_id
-            where e.model_name = %(name)s and e.window_name in ('validation', 'test')
-            order by e.model_version, e.window_name
-            """,
-            {"name": name},
-        )
+    seeds = _version_metrics(r, name)
     return {
         "model_name": name,
         "version": version,
