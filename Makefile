@@ -6,13 +6,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint format airflow node-deps chromium clean-var
 
+# make demo CSV=path/to/folder: real daily bars (CSV files, a folder or a glob) instead of synthetic.
 demo: $(STAMP)
-	$(VENV)/bin/tradewind demo
+	$(VENV)/bin/tradewind demo $(if $(CSV),--csv "$(CSV)")
 
 test: $(STAMP) node-deps chromium
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
