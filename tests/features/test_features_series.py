@@ -303,12 +303,33 @@ def test_pandas_reference_equals_the_warehouse_on_several_series(series_built):
     from tradewind.features import reference
 
     rows = series_built["rows"]
+    url = series_built["dbs"].create(series_built["work"], template=series_built["snapshot"])
     want = reference.daily_features(rows, nyse_calendar(rows))
-    got = features(series_built["url"])
+    got = features(url)
     assert_frames_close(got, want, [c for c in want.columns if not c.startswith("series_")])
     g, w = got.sort_values(["symbol", "session"]), want.sort_values(["symbol", "session"])
     for col in ("series_source", "series_adjustment", "series_history_version"):
         assert g[col].astype(str).tolist() == w[col].astype(str).tolist(), col
     lab_want = expected_labels(rows)
-    lab_got = labels(series_built["url"])
+    lab_got = labels(url)
     assert_frames_close(lab_got, lab_want, ["open", "next_open", "next2_open", "fwd_open_lr"])
+
+
+def test_incremental_build_skips_an_unchanged_seed(series_built):
+    """The NYSE seed is reloaded only when the table differs from the file."""
+    from tradewind.features.runner import SEED_TABLE, seed_is_loaded
+
+    url = series_built["dbs"].create(series_built["work"], template=series_built["snapshot"])
+    project = PROJECT_ROOT / "dbt"
+    assert seed_is_loaded(url, project)
+    with psycopg.connect(url) as c:
+        c.execute(
+            f"update {SEED_TABLE} set market_close = market_close - interval '3 hours' "
+            "where session = '2010-11-26'"
+        )
+    assert not seed_is_loaded(url, project)
+    result = build(url=url, target_path=series_built["target"])
+    assert any(n["resource_type"].endswith("seed") for n in result.nodes)  # reloaded
+    assert seed_is_loaded(url, project)
+    again = build(url=url, target_path=series_built["target"])
+    assert not any(n["resource_type"].endswith("seed") for n in again.nodes)
