@@ -241,3 +241,22 @@ def test_sharpe_ensemble_reads_validation_sharpe_and_skips_disabled(signals_env,
     assert {m["model"]: m["weight"] for m in members} == pytest.approx(expected, abs=1e-12)
     rows = stored(signals_env, A).pivot(index="symbol", columns="model", values="weight")
     np.testing.assert_allclose(rows["by_sharpe"], rows["tiny"], atol=1e-15)  # same members
+
+
+def test_weights_to_an_object_store_url(signals_env):
+    """The destination as an fsspec URL (memory:// stands in for s3:// here)."""
+    import uuid
+
+    from tradewind.signals import generate, read_weights
+
+    base = f"memory://tw-{uuid.uuid4().hex}/weights"
+    (res,) = generate(start=A, end=dt.date(2019, 3, 5), model=MODEL, weights_dir=base)
+    assert res.files[0] == f"{base}/{MODEL}/weights_2019-03-01.csv"
+    assert res.files[-1] == f"{base}/{MODEL}/weights_history.csv"
+    hist = read_weights(f"{base}/{MODEL}")
+    db = stored(signals_env)
+    assert len(hist) == len(db) == 3 * len(SYMBOLS)
+    assert np.abs(hist["weight"].to_numpy() - db["weight"].to_numpy()).max() <= 1e-10
+    with psycopg.connect(signals_env) as c:
+        uris = [r[0] for r in c.execute("select file_uri from signals.generations order by 1")]
+    assert uris == res.files[:-1]
