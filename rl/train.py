@@ -7,7 +7,8 @@ warehouse side is ``tradewind.training``) and an output folder, the run's artifa
     <out_dir>/data.npz            the arrays trained on (train + validation windows only)
     <out_dir>/checkpoints/<phase>_<iteration>/   RLlib checkpoints (resume)
     <out_dir>/policy/best.pt      the module chosen on the validation window (load_policy)
-    <out_dir>/policy/last.pt      the module at the end of training
+    <out_dir>/policy/best_<iteration>.pt   every improvement on validation (best.pt is a copy)
+    <out_dir>/policy/<phase>_end.pt, last.pt   the module at the end of a phase / of training
     <out_dir>/tensorboard/        TensorBoard event files (return, losses, entropy, steps/s)
     <out_dir>/state.json          where training stands (written after every checkpoint)
     <out_dir>/manifest.json       what tradewind.rl.artifacts.load_policy reads
@@ -31,6 +32,8 @@ import logging
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -76,7 +79,7 @@ class IterationReport:
 @dataclass
 class TrainResult:
     run_dir: Path
-    status: str  # "succeeded" or "stopped_early"
+    status: str  # "succeeded", "stopped_early" (validation patience) or "time_budget"
     timesteps: int
     iterations: int
     selected: str  # relative path of the chosen module (best on validation)
@@ -237,6 +240,18 @@ class _Board:
         self.writer.close()
 
 
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _sigterm_as_interrupt() -> Any:
+    """SIGTERM -> KeyboardInterrupt in the main thread; returns the previous handler (None when
+    not in the main thread, e.g. inside a Tune trial, where signals are left alone)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
 def init_ray(**kwargs: Any) -> None:
     """``ray.init``, retried when a local start times out (Ray waits a fixed 30 s for its raylet
     to register, which an overloaded machine can miss); other errors are raised at once."""
@@ -339,6 +354,9 @@ def train(
         init_ray(**kwargs)
         started_ray = True
     cluster = ray.get_runtime_context().gcs_address  # recorded: where this run trained
+    # After ray.init, which installs its own SIGTERM handler in the driver: ``kill PID`` then
+    # ends the run like Ctrl-C (checkpoint saved, TrainingInterrupted raised).
+    previous_sigterm = _sigterm_as_interrupt()
     board = _Board(out / "tensorboard")
     status = "succeeded"
     last_module = None
@@ -371,6 +389,8 @@ def train(
                 algo.stop()
     finally:
         board.close()
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
         if started_ray:
             ray.shutdown()
 
@@ -484,7 +504,7 @@ def _run_phase(
             if phase == "train" and (it % es.eval_every == 0 or state["timesteps"] >= budget):
                 val = _check_validation(algo, agent, data, out, state)
             board.log(
-                state["timesteps"] if phase == "train" else -1 - it,
+                state["timesteps"],  # per phase: the tags carry the phase name
                 {
                     f"{phase}/episode_return_mean": ret,
                     f"{phase}/steps_per_s": sampled / dt if dt > 0 else float("nan"),

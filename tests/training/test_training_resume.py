@@ -2,11 +2,13 @@
 
 1. ``tradewind train`` runs in a child process; Ctrl-C (SIGINT) after a few iterations: the
    process saves a checkpoint, exits 130, and the run row says ``aborted``.
-2. ``tradewind train --resume RUN_ID`` in another child process continues; this one is killed
-   with SIGKILL (no chance to clean up): the row still says ``running``.
-3. A resume in this process finishes the run: its first iteration is the one after the last
+2. ``tradewind train --resume RUN_ID`` in another child process continues; SIGTERM (``kill``)
+   ends it the same way (exit 130, ``aborted``).
+3. A third process resumes and is killed with SIGKILL (no chance to clean up): the row still
+   says ``running``.
+4. A resume in this process finishes the run: its first iteration is the one after the last
    checkpoint (by our counter and by RLlib's own restored ``training_iteration``), the env
-   steps add up to the budget exactly, and the row ends ``succeeded`` with two resumes.
+   steps add up to the budget exactly, and the row ends ``succeeded`` with three resumes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from training_helpers import write_agent
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BATCH = 512
-ITERATIONS = 8
+ITERATIONS = 9
 
 
 def _row(url: str) -> dict:
@@ -64,8 +66,12 @@ def _wait_for(url: str, run_dir_of, min_checkpoint: int, proc, timeout: float = 
     raise AssertionError("no checkpoint in time")
 
 
-def _stop(proc: subprocess.Popen, sig: int, timeout: float = 120) -> int:
-    os.killpg(proc.pid, sig)
+def _stop(proc: subprocess.Popen, sig: int, timeout: float = 120, group: bool = True) -> int:
+    """Ctrl-C in a terminal signals the whole foreground group; ``kill PID`` one process."""
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        os.kill(proc.pid, sig)
     try:
         return proc.wait(timeout=timeout)
     finally:
@@ -100,17 +106,27 @@ def test_interrupt_and_resume_continue_from_the_last_checkpoint(
     aborted_at = state["iteration"]
     assert state["checkpoint"].endswith(f"train_{aborted_at:06d}")  # saved on the way out
 
-    # 2. Resume in a new process, then SIGKILL it: no cleanup at all.
+    # 2. Resume in a new process and stop it with SIGTERM (``kill PID``): like Ctrl-C.
     proc = _start(["train", "--resume", run_id, "--no-register"], tmp_path, "second")
-    state = _wait_for(warehouse, None, aborted_at + 2, proc)
+    _wait_for(warehouse, None, aborted_at + 1, proc)
+    code = _stop(proc, signal.SIGTERM, group=False)
+    assert code == 130, (tmp_path / "second.log").read_text()[-3000:]
+    row = _row(warehouse)
+    assert row["status"] == "aborted" and row["resumed_count"] == 1
+    terminated_at = json.loads((Path(row["artifact_uri"]) / "state.json").read_text())["iteration"]
+    assert terminated_at > aborted_at
+
+    # 3. Resume again, then SIGKILL: no cleanup at all, the row still says running.
+    proc = _start(["train", "--resume", run_id, "--no-register"], tmp_path, "third")
+    _wait_for(warehouse, None, terminated_at + 1, proc)
     _stop(proc, signal.SIGKILL)
     row = _row(warehouse)
-    assert row["status"] == "running" and row["resumed_count"] == 1
+    assert row["status"] == "running" and row["resumed_count"] == 2
     killed_state = json.loads((Path(row["artifact_uri"]) / "state.json").read_text())
     last = killed_state["iteration"]
-    assert last > aborted_at
+    assert last > terminated_at
 
-    # 3. Resume here and finish.
+    # 4. Resume here and finish.
     reset_settings_cache()
     reports = []
     outcome = run_training(warehouse, "", resume=run_id, register=False,
@@ -120,7 +136,7 @@ def test_interrupt_and_resume_continue_from_the_last_checkpoint(
     assert reports[-1].iteration == ITERATIONS
     assert outcome.result.timesteps == BATCH * ITERATIONS
     row = _row(warehouse)
-    assert row["status"] == "succeeded" and row["resumed_count"] == 2 and row["error"] is None
+    assert row["status"] == "succeeded" and row["resumed_count"] == 3 and row["error"] is None
     assert row["progress"]["iteration"] == ITERATIONS
     # Every validation check of the three processes is kept, in order, none repeated.
     checks = [h["iteration"] for h in row["metrics"]["validation_history"]]
