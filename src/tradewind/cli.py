@@ -194,22 +194,67 @@ def print_health() -> dict:
 # --- demo ----------------------------------------------------------------------------------
 @app.command("demo")
 @friendly
-def demo() -> None:
-    """Run the main job end to end on embedded defaults: warehouse, ingest, features, evaluation."""
+def demo(
+    csv: Annotated[
+        str | None,
+        typer.Option(
+            help="Real daily bars (CSV file, folder or glob) instead of the synthetic market."
+        ),
+    ] = None,
+) -> None:
+    """The main job end to end: warehouse, ingest, features, train, evaluate and gate, signals,
+    simulated rebalance. A second run reuses what is there."""
     from tradewind.demo import run_demo
 
     t0 = time.monotonic()
     console.rule("[bold]tradewind demo")
-    report = run_demo(console)
+    report = run_demo(console, csv=csv)
+    print_demo_summary(report, time.monotonic() - t0)
+
+
+def print_demo_summary(report, total_s: float) -> None:
+    """What ran and how long, the agent against 1/N, where the outputs are."""
+    from tradewind.settings import get_settings
+
     console.rule("[bold]summary")
-    table = Table("step", "seconds", "result")
+    table = Table("step", "seconds", "result", title="what ran")
     for name, secs, summary in report.steps:
         table.add_row(name, f"{secs:.1f}", summary)
     console.print(table)
-    print_health()
-    if report.picture:
-        console.print(f"equity curves and weights: [bold]{report.picture}[/]")
-    console.rule(f"demo finished in {time.monotonic() - t0:.1f}s")
+    versus = Table("window", "policy", "Sharpe", "annual return", "max drawdown", "turnover",
+                   title=f"{report.model_ref} against 1/N (net of costs)")  # fmt: skip
+    for window in ("validation", "test"):
+        for policy, m in report.metrics.get(window, {}).items():
+            m = m or {}
+
+            def f(key: str, fmt: str, m=m) -> str:
+                v = m.get(key)
+                return "n/a" if v is None else format(v, fmt)
+
+            versus.add_row(window, policy, f("sharpe_ratio", ".2f"), f("annual_return", "+.1%"),
+                           f("max_drawdown", ".1%"), f("turnover", ".3f"))  # fmt: skip
+    console.print(versus)
+    gate = (
+        "promoted to production"
+        if report.gate == "promoted"
+        else f"not promoted: {report.gate_reason}"
+    )
+    console.print(f"gate: {gate}", highlight=False)
+    console.print(
+        f"training run: {report.run_id} ({'trained now' if report.trained else 'reused'})"
+    )
+    for window, uri in report.report_uris.items():
+        if uri:
+            console.print(f"{window} report: [bold]{uri}[/]", highlight=False)
+    console.print(f"weight files: [bold]{report.weights_dir}/{report.model_ref.partition('@')[0]}/[/]"
+                  f" (newest: weights_{report.signals_session}.csv)", highlight=False)  # fmt: skip
+    if report.equity is not None:
+        console.print(f"simulated account after the open following {report.rebalance_session}: "
+                      f"equity {report.equity:,.2f}", highlight=False)  # fmt: skip
+    s = get_settings()
+    console.print(f"dashboard: [bold]tradewind dashboard[/] then http://{s.dashboard_host}:{s.dashboard_port}/",
+                  highlight=False)  # fmt: skip
+    console.rule(f"demo finished in {total_s:.1f}s")
 
 
 def _register_optional_commands() -> None:
