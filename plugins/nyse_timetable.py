@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from tradewind.orchestration.timetable import NYSESessionTimetable
+from tradewind.orchestration.timetable import FirstSessionOfMonthTimetable, NYSESessionTimetable
 
 
 class NYSETimetablePlugin(AirflowPlugin):
     name = "tradewind_nyse_timetable"
-    timetables = [NYSESessionTimetable]
+    timetables = [NYSESessionTimetable, FirstSessionOfMonthTimetable]

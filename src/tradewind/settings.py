@@ -160,6 +160,21 @@ class Settings(BaseSettings):
         description="Where training artifacts go: a folder or an fsspec URL; unset = home/artifacts.",
     )
 
+    # --- Airflow (model layer) -------------------------------------------------------------
+    staging_uri: str | None = Field(
+        default=None,
+        description="Where Airflow tasks hand batches to each other: a folder every worker "
+        "mounts or an fsspec URL (s3://...); unset = home/staging.",
+    )
+    train_schedule: str = Field(
+        default="first_session_monthly",
+        description="train_agents schedule: 'first_session_monthly', a cron string, or 'none'.",
+    )
+    train_agent: str = Field(default="demo", description="Agent train_agents trains by default.")
+    reconcile_alert_slippage_bps: float = Field(
+        default=50.0, ge=0, description="reconcile_paper_account alerts above this mean slippage."
+    )
+
     # --- dashboard -------------------------------------------------------------------------
     dashboard_host: str = Field(
         default="127.0.0.1", description="Interface `tradewind dashboard` binds to."
@@ -185,6 +200,9 @@ class Settings(BaseSettings):
 
     def resolved_weights_dir(self) -> str:
         return self.weights_dir or str(self.home / "weights")
+
+    def resolved_staging_uri(self) -> str:
+        return self.staging_uri or str(self.home / "staging")
 
 
 @lru_cache(maxsize=1)

@@ -13,7 +13,14 @@ from tradewind.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.airflow
 
-DAG_IDS = {"ingest_daily_bars", "ingest_minute_bars", "build_features", "data_quality"}
+DATA_DAGS = {"ingest_daily_bars", "ingest_minute_bars", "build_features", "data_quality"}
+MODEL_DAGS = {
+    "train_agents",
+    "generate_signals",
+    "rebalance_paper_account",
+    "reconcile_paper_account",
+}
+DAG_IDS = DATA_DAGS | MODEL_DAGS
 NYSE = "tradewind.orchestration.timetable.NYSESessionTimetable"
 
 
@@ -107,3 +114,73 @@ def test_no_heavy_module_level_imports(airflow_home, dbt_project, tmp_path):
     heavy = {Path(f).name: modules for f, modules in found.items() if modules}
     assert set(heavy) == {"heavy_control.py"}, heavy
     assert {"numpy", "pandas"} <= set(heavy["heavy_control.py"])
+
+
+# --- the model layer ----------------------------------------------------------------------------
+
+
+def _uri(dags, dag_id, task_id):
+    (uri,) = dags[dag_id]["tasks"][task_id]["outlets"]
+    return uri
+
+
+def test_model_layer_asset_chain(dags):
+    """features -> signals -> orders by Assets; a promotion (registry Asset) also schedules
+    signals; every URI names the warehouse table (postgres://host:port/db/schema/table)."""
+    weights = _uri(dags, "generate_signals", "generate")
+    orders = _uri(dags, "rebalance_paper_account", "place_orders")
+    registry = _uri(dags, "train_agents", "announce_promotion")
+    assert weights.endswith("/signals/target_weights")
+    assert orders.endswith("/broker/orders")
+    assert registry.endswith("/ml/model_versions")
+    bars = _uri(dags, "ingest_daily_bars", "load")
+    prefix = bars.removesuffix("raw/bars_daily")
+    assert {weights, orders, registry} == {
+        prefix + "signals/target_weights", prefix + "broker/orders", prefix + "ml/model_versions"
+    }  # fmt: skip
+    signals = dags["generate_signals"]
+    assert signals["schedule_assets"] == sorted(
+        [prefix + "features/daily_features", registry]
+    )
+    # Asset or time: the NYSE timetable is what a backfill enumerates.
+    assert signals["timetable"] == "airflow.timetables.assets.AssetOrTimeSchedule"
+    assert dags["rebalance_paper_account"]["schedule_assets"] == [weights]
+    assert dags["reconcile_paper_account"]["timetable"] == NYSE
+    assert (
+        dags["train_agents"]["timetable"]
+        == "tradewind.orchestration.timetable.FirstSessionOfMonthTimetable"
+    )
+
+
+def test_model_layer_shapes_pools_params(dags):
+    train = dags["train_agents"]["tasks"]
+    assert set(train) == {"prepare_data", "train", "evaluate_and_gate", "announce_promotion"}
+    assert train["train"]["upstream"] == ["prepare_data"]
+    assert train["train"]["pool"] == "ray_training"
+    assert train["evaluate_and_gate"]["upstream"] == ["train"]
+    assert train["announce_promotion"]["upstream"] == ["evaluate_and_gate"]
+    assert set(dags["train_agents"]["params"]) == {"agent", "seeds", "timesteps", "overrides"}
+
+    rebalance = dags["rebalance_paper_account"]["tasks"]
+    assert set(rebalance) == {"risk_checks", "place_orders"}
+    assert rebalance["place_orders"]["upstream"] == ["risk_checks"]
+    assert rebalance["place_orders"]["pool"] == "alpaca_trading"
+
+    reconcile = dags["reconcile_paper_account"]["tasks"]
+    assert set(reconcile) == {"fills_available", "reconcile", "alerts"}
+    assert reconcile["reconcile"]["upstream"] == ["fills_available"]
+    assert reconcile["reconcile"]["pool"] == "alpaca_trading"
+    assert reconcile["alerts"]["upstream"] == ["reconcile"]
+    for dag_id in ("rebalance_paper_account", "reconcile_paper_account"):
+        assert "broker" in dags[dag_id]["params"]
+    assert dags["generate_signals"]["params"] == ["model"]
+    for dag_id in MODEL_DAGS:
+        assert dags[dag_id]["max_active_runs"] == 1, dag_id
+
+
+def test_pools_include_training_and_trading(airflow_home):
+    from airflow_testlib import AirflowRunner
+
+    (result,) = AirflowRunner(airflow_home).call("setup", timeout=300)
+    assert result["pools"]["ray_training"] == 1
+    assert result["pools"]["alpaca_trading"] == 1

@@ -37,3 +37,18 @@ def daily_features() -> Asset:
 
 def forward_returns() -> Asset:
     return table_asset("features", "forward_returns")
+
+
+def target_weights() -> Asset:
+    """Written by ``generate_signals``; schedules ``rebalance_paper_account``."""
+    return table_asset("signals", "target_weights")
+
+
+def model_versions() -> Asset:
+    """Updated by ``train_agents`` when the gate promotes a version; schedules signals."""
+    return table_asset("ml", "model_versions")
+
+
+def broker_orders() -> Asset:
+    """Written by ``rebalance_paper_account`` (orders for the open of T+1)."""
+    return table_asset("broker", "orders")

@@ -1,6 +1,6 @@
 """Airflow Connections for the warehouse and the market-data vendors, with settings as fallback.
 
-Three connection ids, each optional:
+Four connection ids, each optional:
 
 ``tradewind_warehouse`` (type ``postgres``)
     host, port, login, password; the database in ``schema`` (Airflow's postgres convention).
@@ -11,6 +11,10 @@ Three connection ids, each optional:
 ``nasdaq_data_link`` (type ``http``)
     password = API key; extra ``api_base`` (e.g. ``http://127.0.0.1:8000/api/v3``), or
     host/port/schema as for Alpaca.
+
+``alpaca_trading`` (type ``http``)
+    the trading account, separate from market data: login/password = key id/secret, extra
+    ``trading_url``. Without it (and without APCA keys) the DAGs trade the simulated broker.
 
 When a connection is not defined (or Airflow is not installed) the project settings answer
 (``DATABASE_URL``, ``APCA_API_KEY_ID``, ``NASDAQ_DATA_LINK_API_KEY``, the embedded server...).
@@ -35,6 +39,26 @@ if TYPE_CHECKING:
 WAREHOUSE_CONN_ID = "tradewind_warehouse"
 ALPACA_CONN_ID = "alpaca"
 NDL_CONN_ID = "nasdaq_data_link"
+# The paper (or live) trading account: its own keys, never the market-data ones, so a data
+# key cannot place orders and rotating one leaves the other working.
+ALPACA_TRADING_CONN_ID = "alpaca_trading"
+
+
+class MissingWarehouseConnection(RuntimeError):
+    """A task under Airflow found neither the warehouse Connection nor DATABASE_URL."""
+
+
+def in_airflow_task() -> bool:
+    """True inside a running Airflow task (a task context exists)."""
+    try:
+        from airflow.sdk import get_current_context
+    except ImportError:
+        return False
+    try:
+        get_current_context()
+    except Exception:  # no context: not a task (CLI, tests, notebooks)
+        return False
+    return True
 
 
 def get_connection(conn_id: str) -> Connection | None:
@@ -88,6 +112,14 @@ def warehouse_url(conn_id: str = WAREHOUSE_CONN_ID, settings: Settings | None = 
     conn = get_connection(conn_id)
     if conn is not None:
         return postgres_url(conn)
+    settings = settings or get_settings()
+    if settings.database_url is None and in_airflow_task():
+        # A worker starting a private embedded server would load into a warehouse nobody
+        # reads (and on Celery each worker would get its own): refuse instead.
+        raise MissingWarehouseConnection(
+            f"no Airflow connection {conn_id!r} and no DATABASE_URL: define the warehouse "
+            f"connection (make airflow and the compose file do) instead of an embedded server"
+        )
     from tradewind.db import warehouse_url as settings_warehouse_url
 
     return settings_warehouse_url(settings)
@@ -122,6 +154,32 @@ def resolved_settings(settings: Settings | None = None) -> Settings:
         if api_base := _base_url(ndl, "api_base"):
             update["ndl_api_base"] = api_base
     return settings.model_copy(update=update) if update else settings
+
+
+def trading_settings(settings: Settings | None = None) -> Settings:
+    """Settings with the trading account from the ``alpaca_trading`` connection when defined.
+
+    login = key id, password = secret key, extra ``trading_url`` (or host/schema/port) for a
+    non-default endpoint. Without the connection the settings' APCA_* keys answer.
+    """
+    settings = settings or get_settings()
+    conn = get_connection(ALPACA_TRADING_CONN_ID)
+    if conn is None:
+        return settings
+    update: dict[str, Any] = {}
+    if conn.login:
+        update["alpaca_api_key_id"] = SecretStr(conn.login)
+    if conn.password:
+        update["alpaca_api_secret_key"] = SecretStr(conn.password)
+    if trading_url := _base_url(conn, "trading_url"):
+        update["alpaca_trading_url"] = trading_url
+    return settings.model_copy(update=update) if update else settings
+
+
+def trading_broker(settings: Settings) -> str:
+    """``alpaca`` when trading keys are configured (connection or settings), else ``sim``."""
+    has_keys = settings.alpaca_api_key_id is not None and settings.alpaca_api_secret_key is not None
+    return "alpaca" if has_keys else "sim"
 
 
 @dataclass(frozen=True)
@@ -180,6 +238,9 @@ def airflow_conn_env(
     alpaca_trading_url: str | None = None,
     ndl_api_key: str | None = None,
     ndl_api_base: str | None = None,
+    trading_key_id: str | None = None,
+    trading_secret_key: str | None = None,
+    trading_url: str | None = None,
 ) -> dict[str, str]:
     """``AIRFLOW_CONN_*`` environment variables (JSON form) for the three connections.
 
@@ -217,6 +278,15 @@ def airflow_conn_env(
                 "conn_type": "http",
                 "password": ndl_api_key,
                 "extra": {"api_base": ndl_api_base} if ndl_api_base else {},
+            }
+        )
+    if trading_key_id or trading_secret_key or trading_url:
+        env["AIRFLOW_CONN_ALPACA_TRADING"] = json.dumps(
+            {
+                "conn_type": "http",
+                "login": trading_key_id,
+                "password": trading_secret_key,
+                "extra": {"trading_url": trading_url} if trading_url else {},
             }
         )
     return env

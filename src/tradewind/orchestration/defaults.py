@@ -14,9 +14,15 @@ OWNER = "data-eng"
 # across all DAGs and runs (backfills included). Slots are what the free tiers tolerate.
 ALPACA_POOL = "alpaca_api"
 NDL_POOL = "nasdaq_data_link_api"
+# One RLlib training at a time per slot (a run takes every core it is given); one rebalance or
+# reconcile at a time against the trading account (orders of two runs must never interleave).
+RAY_POOL = "ray_training"
+TRADING_POOL = "alpaca_trading"
 POOLS: dict[str, tuple[int, str]] = {
     ALPACA_POOL: (2, "Concurrent calls to the Alpaca market-data API"),
     NDL_POOL: (1, "Concurrent calls to the Nasdaq Data Link API"),
+    RAY_POOL: (1, "Concurrent RLlib training runs (each uses the cores Ray is given)"),
+    TRADING_POOL: (1, "Tasks talking to the trading account (rebalance, reconcile)"),
 }
 
 # First session the schedules know about; catchup is off, so this only bounds backfills.

@@ -175,3 +175,71 @@ class NYSESessionTimetable(Timetable):
         return super().generate_run_id(
             run_type=run_type, run_after=run_after, data_interval=data_interval, **extra
         )
+
+
+def first_session_of_month_on_or_after(session: dt.date) -> dt.date:
+    """The first session of a month that is ``session`` or comes after it."""
+    from tradewind.calendar import previous_session, session_on_or_after
+
+    session = session_on_or_after(session)
+    if previous_session(session).month != session.month:
+        return session
+    nxt = dt.date(session.year + session.month // 12, session.month % 12 + 1, 1)
+    return session_on_or_after(nxt)
+
+
+class FirstSessionOfMonthTimetable(NYSESessionTimetable):
+    """Runs on the first NYSE session of each month, ``after_close`` after its close.
+
+    Same data intervals as :class:`NYSESessionTimetable` (the session itself), only fewer runs:
+    the monthly retraining of ``train_agents``. Without catchup a missed month is left to a
+    manual trigger.
+    """
+
+    def __init__(self, after_close: dt.timedelta = dt.timedelta(hours=2)) -> None:
+        super().__init__(after_close=after_close)
+        minutes = int(after_close.total_seconds() // 60)
+        self.description = (
+            f"First NYSE trading session of each month, {minutes} min after its close"
+        )
+
+    @property
+    def summary(self) -> str:
+        minutes = int(self.after_close.total_seconds() // 60)
+        return f"First NYSE session of each month (close + {minutes}m)"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FirstSessionOfMonthTimetable) and (
+            other.after_close == self.after_close
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.after_close))
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> FirstSessionOfMonthTimetable:
+        return cls(after_close=dt.timedelta(seconds=data.get("after_close_seconds", 7200)))
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+    ) -> DagRunInfo | None:
+        last = last_automated_data_interval
+        session = plan_next_session(
+            last_session=session_of(last.start) if last is not None else None,
+            earliest=restriction.earliest.date() if restriction.earliest else None,
+            latest=None,
+            catchup=restriction.catchup,
+            now=pendulum.now("UTC"),
+        )
+        if session is None:
+            return None
+        try:
+            session = first_session_of_month_on_or_after(session)
+        except ValueError:
+            return None
+        if restriction.latest is not None and session > restriction.latest.date():
+            return None
+        return self.run_info(session)
