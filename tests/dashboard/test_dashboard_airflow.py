@@ -60,3 +60,18 @@ def test_plugin_mounts_the_dashboard_behind_airflow_login(sample_db, tmp_path):
     views = plugin["external_views"]
     assert views and views[0]["href"] == "tradewind/" and views[0]["destination"] == "nav"
     assert plugin["fastapi_apps"][0]["url_prefix"] == "/tradewind"
+
+
+def test_building_the_app_imports_nothing_heavy():
+    """Airflow builds the plugin's app in every process that loads plugins: no numpy or pandas
+    until a page is requested."""
+    code = (
+        "import sys\n"
+        "from tradewind.dashboard.app import create_app\n"
+        "create_app(url='postgresql://nobody@127.0.0.1:1/none')\n"
+        "print(sorted(m for m in ('numpy', 'pandas', 'pyarrow', 'exchange_calendars')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

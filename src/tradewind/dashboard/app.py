@@ -27,14 +27,12 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from tradewind.dashboard import charts
-from tradewind.dashboard.queries import data as data_q
-from tradewind.dashboard.queries import models as models_q
-from tradewind.dashboard.queries import overview as overview_q
-from tradewind.dashboard.queries import portfolio as portfolio_q
-from tradewind.dashboard.queries import signals as signals_q
 from tradewind.dashboard.warehouse import ReadOnlyWarehouse
 from tradewind.settings import Settings, get_settings
+
+# The query modules and charts (numpy, pandas through the NYSE calendar) are imported by the
+# routes, at the first request: the Airflow plugin builds this app in every Airflow process,
+# which must not pay for them.
 
 HERE = Path(__file__).parent
 TOKEN_COOKIE = "tradewind_dashboard_token"
@@ -224,6 +222,12 @@ def create_app(
             return redirect
         return response
 
+    def q(page: str):
+        """The SQL module of a page (imported at its first request)."""
+        import importlib
+
+        return importlib.import_module(f"tradewind.dashboard.queries.{page}")
+
     def read(fn: Callable, *args) -> dict:
         from tradewind.db import WarehouseError
 
@@ -239,6 +243,8 @@ def create_app(
         return calendar.last_closed_session(clock())
 
     def render(request: Request, template: str, title: str, **context) -> HTMLResponse:
+        from tradewind.dashboard import charts
+
         base = request.scope.get("root_path", "").rstrip("/")
         html = env.get_template(template).render(
             base=base, pages=PAGES, title=title, path=request.url.path[len(base) :] or "/",
@@ -262,32 +268,32 @@ def create_app(
     # --- JSON API -------------------------------------------------------------------------
     @app.get("/api/overview", tags=["api"], summary="State of today's chain, checks, models")
     def api_overview() -> dict:
-        return read(overview_q.page, expected_session())
+        return read(q("overview").page, expected_session())
 
     @app.get("/api/models", tags=["api"], summary="Models, agents, training runs")
     def api_models() -> dict:
-        return read(models_q.index)
+        return read(q("models").index)
 
     @app.get(
         "/api/models/{name:path}", tags=["api"], summary="One model: versions, gate, evaluations"
     )
     def api_model(name: str, version: int | None = Query(None, ge=1)) -> dict:
-        got = read(models_q.detail, name, version)
+        got = read(q("models").detail, name, version)
         if got is None:
             raise HTTPException(404, detail=f"no model or agent named {name!r}")
         return got
 
     @app.get("/api/signals", tags=["api"], summary="Latest weights, history, lateness")
     def api_signals(model: str | None = None, history: int = Query(120, ge=1, le=2000)) -> dict:
-        return read(signals_q.page, model, history)
+        return read(q("signals").page, model, history)
 
     @app.get("/api/portfolio", tags=["api"], summary="Paper account vs backtest, orders, fills")
     def api_portfolio(account: str | None = None, model: str | None = None) -> dict:
-        return read(portfolio_q.page, account, model)
+        return read(q("portfolio").page, account, model)
 
     @app.get("/api/data", tags=["api"], summary="Coverage, gaps, quarantine, warnings")
     def api_data(source: str | None = None) -> dict:
-        return read(data_q.page, source)
+        return read(q("data").page, source)
 
     # --- pages ----------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
