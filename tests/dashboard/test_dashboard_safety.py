@@ -234,3 +234,28 @@ def test_weight_files_are_served_read_only_and_only_by_name(sample_db, test_sett
             assert c.get(bad).status_code == 404, bad
         page = c.get("/signals", headers={"accept": "text/html"}).text
         assert 'href="/files/weights/dow30_ppo/weights_2026-11-27.csv"' in page
+
+
+def test_an_unreachable_warehouse_is_one_line_without_the_password(test_settings):
+    from fastapi.testclient import TestClient
+
+    from tradewind.dashboard.app import create_app
+
+    port = free_port()  # nothing listens there
+    url = f"postgresql://dash:pw-Secret-123@127.0.0.1:{port}/none"
+    with TestClient(create_app(url, settings=test_settings, now=lambda: NOW)) as c:
+        r = c.get("/api/overview")
+        assert r.status_code == 503
+        detail = r.json()["detail"]
+        assert detail.startswith("cannot connect to postgresql://dash:***@127.0.0.1")
+        assert "pw-Secret-123" not in r.text and "\n" not in detail
+        page = c.get("/", headers={"accept": "text/html"})
+        assert page.status_code == 503 and "pw-Secret-123" not in page.text
+
+    def no_connection() -> str:
+        raise RuntimeError("no Airflow connection 'tradewind_warehouse' and no DATABASE_URL")
+
+    app = create_app(settings=test_settings, url_factory=no_connection, now=lambda: NOW)
+    with TestClient(app) as c:
+        r = c.get("/api/data")
+    assert r.status_code == 503 and r.json()["detail"].startswith("no Airflow connection")

@@ -178,9 +178,12 @@ def create_app(
 
     def warehouse() -> ReadOnlyWarehouse:
         if "wh" not in state:
-            from tradewind.db import warehouse_url
+            from tradewind.db import WarehouseError, warehouse_url
 
-            found = url or (url_factory() if url_factory else warehouse_url(settings))
+            try:
+                found = url or (url_factory() if url_factory else warehouse_url(settings))
+            except (ValueError, RuntimeError) as exc:  # e.g. no warehouse connection in Airflow
+                raise WarehouseError(str(exc).strip().splitlines()[0]) from None
             state["wh"] = ReadOnlyWarehouse(found)
         return state["wh"]
 
@@ -232,7 +235,8 @@ def create_app(
         from tradewind.db import WarehouseError
 
         try:
-            with warehouse().snapshot() as r:
+            wh = warehouse()
+            with wh.snapshot() as r:
                 return scrub(fn(r, *args), secrets)
         except WarehouseError as exc:
             raise HTTPException(status_code=503, detail=str(exc).splitlines()[0]) from None
