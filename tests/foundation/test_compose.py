@@ -33,6 +33,9 @@ AIRFLOW_SERVICES = (
     "airflow-triggerer",
 )
 SERVICES = ("timescaledb", *AIRFLOW_SERVICES, "ray-head")
+# Profile `celery`: started only with `docker compose --profile celery up`.
+CELERY_WORKERS = ("airflow-worker-1", "airflow-worker-2")
+CELERY_SERVICES = ("redis", *CELERY_WORKERS)
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 
 # --- pure helpers -----------------------------------------------------------------------------
@@ -175,7 +178,12 @@ def test_interpolation_follows_compose_rules():
 
 # --- structure --------------------------------------------------------------------------------
 def test_services_are_the_documented_ones(compose: dict):
-    assert set(compose["services"]) == set(SERVICES)
+    services = compose["services"]
+    default = {n for n, svc in services.items() if not svc.get("profiles")}
+    assert default == set(SERVICES)
+    assert set(services) - default == set(CELERY_SERVICES)
+    for name in CELERY_SERVICES:
+        assert services[name]["profiles"] == ["celery"], name
 
 
 def test_every_long_running_service_has_a_healthcheck(compose: dict):
@@ -331,7 +339,7 @@ def test_containers_see_valid_settings_pointing_at_the_services(
     db_port = {parse_port(p)[2] for p in services["timescaledb"]["ports"]}
     ray_cmd = services["ray-head"]["command"]
     ray_ports = {parse_port(p)[2] for p in services["ray-head"]["ports"]}
-    for name in (*AIRFLOW_SERVICES, "ray-head"):
+    for name in (*AIRFLOW_SERVICES, *CELERY_WORKERS, "ray-head"):
         env = service_env(services[name])
         clear_settings_env(monkeypatch)
         for key, value in env.items():
@@ -385,6 +393,49 @@ def test_airflow_uses_local_executor_and_a_database_of_its_own(compose: dict):
     assert len(images) == 1, "all Airflow services run the same image"
     mounts = [volume_source(v) for v in services["timescaledb"]["volumes"]]
     assert f"./{INIT_SCRIPT.relative_to(PROJECT_ROOT)}" in mounts
+
+
+def test_celery_profile_redis_and_two_workers(raw_compose: dict, example_env: dict):
+    """With AIRFLOW_EXECUTOR=CeleryExecutor every Airflow service runs CeleryExecutor against
+    the profile's Redis (password from .env), results in Airflow's own database; the workers
+    are Airflow services like the others (same image, warehouse connection, Ray head, shared
+    volume), so a task runs the same wherever it lands."""
+    compose = interpolate_tree(raw_compose, {**example_env, "AIRFLOW_EXECUTOR": "CeleryExecutor"})
+    services = compose["services"]
+    redis = services["redis"]
+    assert "--requirepass" in redis["command"]
+    password = redis["command"][redis["command"].index("--requirepass") + 1]
+    assert password == example_env["REDIS_PASSWORD"]
+    assert "redis-data" in {volume_source(v) for v in redis["volumes"]}
+    scheduler = service_env(services["airflow-scheduler"])
+    db = service_env(services["timescaledb"])
+    for name in (*AIRFLOW_SERVICES, *CELERY_WORKERS):
+        env = service_env(services[name])
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        broker = urlsplit(env["AIRFLOW__CELERY__BROKER_URL"])
+        assert (broker.scheme, broker.hostname, broker.port) == ("redis", "redis", 6379), name
+        assert unquote(broker.password) == password
+        backend = urlsplit(env["AIRFLOW__CELERY__RESULT_BACKEND"].removeprefix("db+"))
+        assert backend.hostname == "timescaledb"
+        assert backend.path.strip("/") == db["AIRFLOW_DB_NAME"], name
+        for key in ("AIRFLOW_CONN_TRADEWIND_WAREHOUSE", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+                    "TRADEWIND_RAY_ADDRESS", "AIRFLOW__API_AUTH__JWT_SECRET"):  # fmt: skip
+            assert env[key] == scheduler[key], (name, key)
+    hosts = set()
+    for name in CELERY_WORKERS:
+        worker = services[name]
+        assert worker["command"] == "celery worker"
+        assert worker["image"] == services["airflow-scheduler"]["image"]
+        assert depends(worker)["redis"] == "service_healthy"
+        assert depends(worker)["airflow-init"] == "service_completed_successfully"
+        assert "tradewind-var:/opt/tradewind/var" in worker["volumes"]
+        assert "ports" not in worker
+        hosts.add(worker["hostname"])
+    assert hosts == set(CELERY_WORKERS)
+    # Without the variable the default stays LocalExecutor (the other tests check it).
+    default = interpolate_tree(raw_compose, example_env)["services"]
+    assert service_env(default["airflow-scheduler"])["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert service_env(default["airflow-worker-1"])["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
 
 
 def test_airflow_init_migrates_both_databases_and_writes_the_admin_password(compose: dict):
