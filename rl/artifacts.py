@@ -152,10 +152,12 @@ def copy_artifacts(local_dir: str | Path, uri: str) -> str:
 
     fs, root = fsspec.core.url_to_fs(uri)
     local = Path(local_dir)
+    root = root.rstrip("/")
     for path in sorted(local.rglob("*")):
         if path.is_file():
-            fs.makedirs(f"{root}/{path.parent.relative_to(local)}".rstrip("/."), exist_ok=True)
-            fs.put_file(str(path), f"{root}/{path.relative_to(local)}")
+            dest = f"{root}/{path.relative_to(local).as_posix()}"
+            fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+            fs.put_file(str(path), dest)
     return uri
 
 

@@ -183,3 +183,18 @@ def test_synthetic_pretraining_then_real_history(synthetic_bars, tmp_path) -> No
     assert pre.keys() == end.keys()
     moved = [k for k in pre if not torch.equal(pre[k], end[k])]
     assert moved  # training went on from there
+
+
+def test_object_store_copy_loads_the_same_policy(tiny_run) -> None:
+    """A run folder copied to an fsspec URL (the in-memory filesystem stands in for s3://)
+    loads to the same policy: same symbols, same weights for the same observations."""
+    from tradewind.rl.artifacts import copy_artifacts, load_policy
+    from tradewind.rl.env import PortfolioEnv
+
+    agent, data, out, _, _ = tiny_run
+    uri = copy_artifacts(out, "memory://tradewind-test/artifacts/tiny/test-run")
+    remote, local = load_policy(uri), load_policy(out)
+    assert remote.symbols == local.symbols and remote.manifest == local.manifest
+    env = PortfolioEnv(data, agent.env_config("validation"))
+    obs, _ = env.reset()
+    np.testing.assert_array_equal(remote(obs), local(obs))
