@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +58,64 @@ def session_for(data_interval_end: dt.datetime | None) -> dt.date:
     return last_closed_session(data_interval_end)
 
 
-def staging_dir(dag_id: str, session: dt.date, name: str) -> Path:
-    """Where one run's intermediate files go; the same for every retry of the same session."""
-    return get_settings().home / "staging" / dag_id / session.isoformat() / name
+def staging_uri(dag_id: str, session: dt.date, name: str) -> str:
+    """Where one run's intermediate batch goes; the same for every retry of the same session.
+
+    Under ``TRADEWIND_STAGING_URI``: a folder every worker mounts or an fsspec URL (s3://...),
+    never a worker's own disk, so the next task may run on another Celery worker.
+    """
+    base = get_settings().resolved_staging_uri().rstrip("/")
+    return f"{base}/{dag_id}/{session.isoformat()}/{name}"
+
+
+def _remote(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+@contextmanager
+def staged_output(uri: str) -> Iterator[Path]:
+    """A local path to write a file or folder to; replaces ``uri`` with it on exit."""
+    if not _remote(uri):
+        path = Path(uri.removeprefix("file://"))
+        if path.is_dir():
+            shutil.rmtree(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    import fsspec
+
+    with tempfile.TemporaryDirectory(prefix="tw-stage-") as tmp:
+        local = Path(tmp) / uri.rstrip("/").rsplit("/", 1)[-1]
+        yield local
+        fs, path = fsspec.core.url_to_fs(uri)
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+        if local.is_dir():
+            fs.makedirs(path, exist_ok=True)
+            for item in sorted(local.iterdir()):
+                fs.put_file(str(item), f"{path}/{item.name}")
+        else:
+            fs.put_file(str(local), path)
+
+
+@contextmanager
+def staged_input(uri: str) -> Iterator[Path]:
+    """A local copy of the file or folder at ``uri`` (the path itself when it is local)."""
+    if not _remote(uri):
+        yield Path(uri.removeprefix("file://"))
+        return
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(uri)
+    with tempfile.TemporaryDirectory(prefix="tw-stage-") as tmp:
+        local = Path(tmp) / uri.rstrip("/").rsplit("/", 1)[-1]
+        if fs.isdir(path):
+            local.mkdir()
+            for item in fs.ls(path, detail=False):
+                fs.get_file(item, str(local / item.rstrip("/").rsplit("/", 1)[-1]))
+        else:
+            fs.get_file(path, str(local))
+        yield local
 
 
 def quality_report(
@@ -157,12 +216,13 @@ def extract_stage(
         incremental=False,
         **opts,
     )
-    path = staging_dir(dag_id, session, f"extract-{source}.parquet")
-    batch.save(path)
+    uri = staging_uri(dag_id, session, f"extract-{source}.parquet")
+    with staged_output(uri) as path:
+        batch.save(path)
     log.info(
-        "extracted %d %s rows from %s for %s -> %s", len(batch), timeframe, source, session, path
+        "extracted %d %s rows from %s for %s -> %s", len(batch), timeframe, source, session, uri
     )
-    return str(path)
+    return uri
 
 
 def validate_stage(
@@ -174,15 +234,14 @@ def validate_stage(
     or any quarantined row in strict mode, fails the task without retries (data does not fix
     itself); the refusal is logged in ``ops.ingest_runs`` through the loader, like any run.
     """
-    import shutil
-
     from airflow.sdk.exceptions import AirflowFailException
 
     from tradewind.ingest import Batch, load, validate
     from tradewind.ingest.errors import IngestError
 
     quiet_noisy_loggers()
-    batch = Batch.load(batch_path)
+    with staged_input(batch_path) as local:
+        batch = Batch.load(local)
     validated = validate(batch, as_of=data_interval_end)
     counts = {
         "rows_in": validated.rows_in,
@@ -205,10 +264,11 @@ def validate_stage(
             load(validated, connections.warehouse_url(), strict=strict)
         except IngestError as exc:
             raise AirflowFailException(f"quality gate refused the batch: {exc}") from exc
-    folder = staging_dir(dag_id, session, Path(batch_path).stem.replace("extract", "validated"))
-    shutil.rmtree(folder, ignore_errors=True)
-    validated.save(folder)
-    return {"path": str(folder), **counts}
+    stem = batch_path.rstrip("/").rsplit("/", 1)[-1].removesuffix(".parquet")
+    uri = staging_uri(dag_id, session, stem.replace("extract", "validated"))
+    with staged_output(uri) as folder:
+        validated.save(folder)
+    return {"path": uri, **counts}
 
 
 def load_stage(*, validated_path: str) -> dict[str, Any]:
@@ -216,6 +276,8 @@ def load_stage(*, validated_path: str) -> dict[str, Any]:
     from tradewind.ingest import ValidatedBatch, load
 
     quiet_noisy_loggers()
-    summary = load(ValidatedBatch.load(validated_path), connections.warehouse_url())
+    with staged_input(validated_path) as local:
+        validated = ValidatedBatch.load(local)
+    summary = load(validated, connections.warehouse_url())
     log.info("%s", summary.line())
     return summary.to_dict()
