@@ -40,6 +40,11 @@ def test_generate_show_and_refuse_on_the_command_line(signals_env, tmp_path):
     assert nothing.stderr.strip() == "error: no target weights stored for 2019-03-11"
     both = run("signals", "generate", "--date", "2019-03-08", "--start", "2019-03-01")
     assert both.exit_code == 1 and "either --date or --start/--end" in both.stderr
+    bad_date = run("signals", "generate", "--date", "2019-13-45", "--model", MODEL)
+    assert bad_date.exit_code == 1
+    assert bad_date.stderr.strip() == "error: not an ISO date (YYYY-MM-DD): '2019-13-45'"
+    bad_ref = run("signals", "show", "--date", "2019-03-08", "--model", "a b")
+    assert bad_ref.stderr.strip() == "error: 'a b' is not NAME or NAME@VERSION"
 
 
 def test_without_a_production_model_one_line(signals_env):

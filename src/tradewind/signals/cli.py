@@ -53,8 +53,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Weights for T from the features up to T (a range: one batched pass)."""
-        from tradewind.signals.generate import SignalRefused, generate
-        from tradewind.signals.weights import InvalidWeights
+        from tradewind.signals.generate import generate
 
         try:
             results = generate(
@@ -62,8 +61,8 @@ def register(app: typer.Typer) -> None:
                 replace=replace,
                 on_progress=lambda line: err_console.print(f"[dim]…[/] {line}", highlight=False),
             )  # fmt: skip
-        except (SignalRefused, InvalidWeights) as exc:
-            _fail(str(exc).splitlines()[0])
+        except ValueError as exc:  # SignalRefused, InvalidWeights, EnsembleError, bad dates
+            _fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
             return
         table = Table("model", "version", "sessions", "status", "rows changed", "seconds",
                       "reported", title="signals")  # fmt: skip
@@ -101,8 +100,12 @@ def register(app: typer.Typer) -> None:
         from tradewind.db import connect
         from tradewind.signals.ensembles import parse_model_ref
 
-        day = to_date(date)
-        name, version = parse_model_ref(model) if model else (None, None)
+        try:
+            day = to_date(date)
+            name, version = parse_model_ref(model) if model else (None, None)
+        except ValueError as exc:
+            _fail(str(exc).strip().splitlines()[0])
+            return
         with connect() as conn:
             rows = conn.execute(
                 """
