@@ -23,6 +23,7 @@ fraction of the first run's time.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,7 +85,18 @@ def _ingest(url: str, source: str, csv: str | None, console: Console) -> list[An
     from tradewind.markets.synthetic import DEMO_END, DEMO_START, DOW30_2020
 
     if source == "synthetic":
-        return demo_ingest(url)
+        from tradewind.ingest.universe_load import symbols_for
+
+        universes, bars = demo_ingest(url)
+        # The demo agent trades the DOW30's point-in-time members; the demo market holds the
+        # 2020 members. The others (members in 2008..2020 that left) get bars of their own
+        # seeded market, so every symbol the agent is given has prices to trade at.
+        extra = sorted(set(symbols_for("DOW30", DEMO_START, DEMO_END)) - set(DOW30_2020))
+        if not extra:
+            return [universes, bars]
+        others = run_ingest("synthetic", extra, DEMO_START.isoformat(), DEMO_END.isoformat(),
+                            "1Day", as_of=dt.datetime(2021, 1, 4, tzinfo=dt.UTC), url=url)  # fmt: skip
+        return [universes, bars, others]
     universes = load_universe_members(url)
     now = dt.datetime.now(dt.UTC)
     if source == "csv":
@@ -193,6 +205,26 @@ def latest_feature_sessions(url: str, n: int) -> list[dt.date]:
     return sorted(r[0] for r in rows)
 
 
+def earlier_rebalance(url: str, model_ref: str) -> tuple[dt.date, int] | None:
+    """(session, orders) of a submitted simulated rebalance of ``model_ref`` for the newest
+    session the demo would trade (its targets with a following bar), if one was made."""
+    from tradewind.db import connect
+
+    name, _, version = model_ref.partition("@")
+    with connect(url) as conn:
+        row = conn.execute(
+            "select r.as_of_session, r.orders_planned from broker.rebalance_runs r where "
+            "r.broker = 'sim' and not r.dry_run and r.status = 'submitted' and r.model_name = %s "
+            "and r.model_version = %s and r.as_of_session = (select max(t.as_of_session) from "
+            "signals.target_weights t where t.model_name = %s and t.model_version = %s and "
+            "exists (select 1 from raw.bars_daily b where b.session > t.as_of_session)) "
+            "and exists (select 1 from broker.reconciliations c where c.broker = 'sim' and "
+            "c.as_of_session = r.as_of_session) order by r.run_id desc limit 1",
+            [name, int(version), name, int(version)],
+        ).fetchone()
+    return None if row is None else (row[0], int(row[1]))
+
+
 def run_demo(console: Console, *, csv: str | None = None) -> DemoReport:
     from tradewind.cli import migrate_summary
     from tradewind.db import redact, warehouse_url
@@ -210,14 +242,15 @@ def run_demo(console: Console, *, csv: str | None = None) -> DemoReport:
         results = _ingest(state["url"], report.source, csv, console)
         for r in results:
             console.print(f"  {r.line()}", highlight=False)
-        universes, bars = results
+        universes, loads = results[0], results[1:]
         state["changed"] = bool(
-            bars.rows_new or bars.rows_updated or universes.new or universes.updated
-            or universes.removed
+            any(b.rows_new or b.rows_updated for b in loads) or universes.new
+            or universes.updated or universes.removed
         )  # fmt: skip
         return (
-            f"{report.source}: {bars.rows_in:,} bars checked, {bars.rows_new:,} new, "
-            f"{bars.rows_quarantined:,} quarantined"
+            f"{report.source}: {sum(b.rows_in for b in loads):,} bars checked, "
+            f"{sum(b.rows_new for b in loads):,} new, "
+            f"{sum(b.rows_quarantined for b in loads):,} quarantined"
         )
 
     def features() -> str:
@@ -254,6 +287,9 @@ def run_demo(console: Console, *, csv: str | None = None) -> DemoReport:
 
         judged = judged_version(state["url"], report.run_id)
         if judged is None:
+            # The registry logs each line it reports through ``progress`` as well; the user
+            # sees them once, on stdout.
+            logging.getLogger("tradewind.registry").setLevel(logging.WARNING)
             after = after_training(
                 state["url"], report.run_id,
                 progress=lambda line: console.print(f"  [dim]{line}[/]", highlight=False),
@@ -297,14 +333,25 @@ def run_demo(console: Console, *, csv: str | None = None) -> DemoReport:
         return f"{r.line()}; files under {report.weights_dir}"
 
     def rebalance() -> str:
+        from tradewind.trading import service
+        from tradewind.trading.cli import print_portfolio
         from tradewind.trading.demo import demo_rebalance
 
+        done = earlier_rebalance(state["url"], report.model_ref)
+        if done is not None:
+            # The book was already traded to these targets and filled: planning again would
+            # only chase the rounding of the fills. Show the account as it is.
+            session, orders = done
+            info = service.status("sim", db_url=state["url"])
+            print_portfolio(info, console, title="simulated portfolio (unchanged)")
+            report.rebalance_session, report.orders = session, orders
+            report.equity = info["account"].equity
+            return f"targets of {session} already traded ({orders} order(s)); nothing sent"
         out = demo_rebalance(console, db_url=state["url"], model=report.model_ref)
         result = out["rebalance"]
         report.rebalance_session = out["session"]
         report.orders = len(result.plan.orders)
-        account = out["status"]["account"]
-        report.equity = getattr(account, "equity", None)
+        report.equity = out["status"]["account"].equity
         return (
             f"targets of {out['session']} for the next open: {len(result.plan.orders)} order(s) "
             f"planned, {result.sent} sent, {result.found} already at the broker; {result.status}"
