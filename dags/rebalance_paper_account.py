@@ -62,17 +62,19 @@ def rebalance_paper_account():
         return model_layer.risk_checks(session, broker=params["broker"], model=params["model"])
 
     @task(pool=TRADING_POOL, outlets=[ORDERS])
-    def place_orders(checked: dict, params=None, outlet_events=None) -> dict:
-        import datetime as dt
-
+    def place_orders(
+        params=None, data_interval_end=None, triggering_asset_events=None, outlet_events=None
+    ) -> dict:
         from tradewind.orchestration import model_layer
 
-        session = dt.date.fromisoformat(checked["session"])
-        out = model_layer.place_orders(session, broker=checked["broker"], model=params["model"])
+        # The session and broker are worked out again, not read from risk_checks' XCom: the
+        # same answer, and a cleared place_orders needs nothing but its own run.
+        session = model_layer.run_session(data_interval_end, triggering_asset_events)
+        out = model_layer.place_orders(session, broker=params["broker"], model=params["model"])
         outlet_events[ORDERS].extra = {"session": out["session"], "broker": out["broker"]}
         return out
 
-    place_orders(risk_checks())
+    risk_checks() >> place_orders()
 
 
 rebalance_paper_account()

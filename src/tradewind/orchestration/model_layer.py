@@ -304,7 +304,7 @@ def risk_checks(session: dt.date, *, broker: str | None, model: str | None) -> d
     }
 
 
-def place_orders(session: dt.date, *, broker: str, model: str | None) -> dict[str, Any]:
+def place_orders(session: dt.date, *, broker: str | None, model: str | None) -> dict[str, Any]:
     """The rebalance itself; orders carry deterministic client order ids, so a re-run finds
     the orders it already placed and sends none twice."""
     from tradewind.trading.errors import BrokerError, TradingError
