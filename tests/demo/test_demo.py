@@ -62,8 +62,11 @@ def _snapshot(db_url: str, weights_dir: Path) -> dict:
 
 
 def test_demo_in_a_fresh_folder_then_again(tmp_path: Path, empty_db_url: str):
+    from tradewind.training.data import code_version
+
     home = tmp_path / "home"
     home.mkdir()
+    code_before = code_version()
     out1, first_s = _run_demo(home, empty_db_url)
 
     # --- the training run and its artifacts
@@ -139,8 +142,16 @@ def test_demo_in_a_fresh_folder_then_again(tmp_path: Path, empty_db_url: str):
     before = _snapshot(empty_db_url, home / "weights")
     out2, second_s = _run_demo(home, empty_db_url)
     after = _snapshot(empty_db_url, home / "weights")
-    assert f"reused run {run_id}" in out2 and "already registered and judged" in out2
-    assert after == before  # no new run, version, decision, order, fill, bar or file byte
+    if code_version() != code_before:
+        # A shared working tree moved on (someone committed) between the runs: the demo must
+        # then train again, since a run is reused only for the same code (never in CI).
+        newer = _rows(empty_db_url, "select code_version from ml.training_runs where run_id "
+                      "<> %s and status = 'succeeded'", (run_id,))  # fmt: skip
+        assert "(trained now)" in out2 and newer == [(code_version(),)]
+    else:
+        assert f"reused run {run_id}" in out2 and "already registered and judged" in out2
+        assert after == before  # no new run, version, decision, order, fill, bar or file byte
+    assert len({o[0] for o in after["orders"]}) == len(after["orders"])
     run_readme(tmp_path, home, empty_db_url)
     # Timing is reported, not judged (the machine's load varies): see the README and the report.
     print(f"\ndemo first run {first_s:.0f}s, second run {second_s:.0f}s "
