@@ -139,9 +139,7 @@ def test_model_layer_asset_chain(dags):
         prefix + "signals/target_weights", prefix + "broker/orders", prefix + "ml/model_versions"
     }  # fmt: skip
     signals = dags["generate_signals"]
-    assert signals["schedule_assets"] == sorted(
-        [prefix + "features/daily_features", registry]
-    )
+    assert signals["schedule_assets"] == sorted([prefix + "features/daily_features", registry])
     # Asset or time: the NYSE timetable is what a backfill enumerates.
     assert signals["timetable"] == "airflow.timetables.assets.AssetOrTimeSchedule"
     assert dags["rebalance_paper_account"]["schedule_assets"] == [weights]
