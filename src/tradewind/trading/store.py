@@ -16,6 +16,7 @@ import pandas as pd
 import psycopg
 from psycopg.types.json import Jsonb
 
+from tradewind import calendar as nyse
 from tradewind.trading.errors import TradingError
 from tradewind.trading.model import Account, OrderRecord, Targets
 from tradewind.trading.sim_broker import SimState
@@ -184,7 +185,8 @@ class WarehouseSimStore:
                 filled_qty=r[8],
                 filled_avg_price=r[9],
                 fee=r[10],
-                filled_at=r[11],
+                # The book keeps the fill session; the fill time is its open (as settle set it).
+                filled_at=pd.Timestamp(nyse.session_open_utc(r[11])) if r[11] else None,
                 submitted_at=r[12],
             )
             st.sessions[r[0]] = r[2]
@@ -194,9 +196,10 @@ class WarehouseSimStore:
         c = self.conn
         with c.transaction():
             c.execute(
-                "update broker.sim_accounts set cash = %s, positions = %s, updated_at = now() "
-                "where account_id = %s",
-                (state.cash, Jsonb(state.positions), state.account_id),
+                "update broker.sim_accounts set cash = %(cash)s, positions = %(pos)s, "
+                "updated_at = now() where account_id = %(id)s "
+                "and (cash, positions) is distinct from (%(cash)s, %(pos)s)",
+                {"cash": state.cash, "pos": Jsonb(state.positions), "id": state.account_id},
             )
             for coid, o in state.orders.items():
                 filled_session = (
@@ -211,7 +214,11 @@ class WarehouseSimStore:
                     "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) on conflict (client_order_id) do "
                     "update set status = excluded.status, filled_qty = excluded.filled_qty, "
                     "filled_avg_price = excluded.filled_avg_price, fee = excluded.fee, "
-                    "filled_session = excluded.filled_session",
+                    "filled_session = excluded.filled_session where (sim_orders.status, "
+                    "sim_orders.filled_qty, sim_orders.filled_avg_price, sim_orders.fee, "
+                    "sim_orders.filled_session) is distinct from (excluded.status, "
+                    "excluded.filled_qty, excluded.filled_avg_price, excluded.fee, "
+                    "excluded.filled_session)",
                     (
                         coid, state.account_id, o.broker_order_id, state.sessions[coid],
                         o.symbol, o.side, o.qty, o.time_in_force, o.status, o.filled_qty,
@@ -278,17 +285,27 @@ def record_intent(conn, *, broker, account_id, session, intent, targets, run_id)
 
 
 def record_order(conn, order: OrderRecord, message: str | None = None) -> None:
-    """Update our row of an order with what the broker says about it."""
+    """Update our row of an order with what the broker says about it.
+
+    A row the broker's answer does not change is left alone (``updated_at`` included), so a
+    re-run that reads the same order back leaves the same row."""
     with conn.transaction():
         conn.execute(
-            "update broker.orders set status = %s, broker_order_id = %s, qty = coalesce(%s, qty), "
-            "filled_qty = %s, filled_avg_price = %s, submitted_at = coalesce(%s, submitted_at), "
-            "updated_at = now(), raw = %s, message = %s where client_order_id = %s",
-            (
-                order.status, order.broker_order_id, order.qty, order.filled_qty,
-                order.filled_avg_price, _ts(order.submitted_at), Jsonb(_jsonable(order.raw)),
-                message, order.client_order_id,
-            ),
+            "update broker.orders set status = %(status)s, broker_order_id = %(boid)s, "
+            "qty = coalesce(%(qty)s, qty), filled_qty = %(fq)s, filled_avg_price = %(fp)s, "
+            "submitted_at = coalesce(%(sub)s, submitted_at), updated_at = now(), raw = %(raw)s, "
+            "message = %(msg)s where client_order_id = %(coid)s and (status, broker_order_id, "
+            "qty, filled_qty, filled_avg_price, submitted_at, raw, message) is distinct from "
+            # Casts: compare in the columns' types (a float and its numeric are not equal).
+            "(%(status)s::text, %(boid)s::text, coalesce(%(qty)s::numeric, qty), %(fq)s::numeric, "
+            "%(fp)s::numeric, coalesce(%(sub)s::timestamptz, submitted_at), %(raw)s::jsonb, "
+            "%(msg)s::text)",
+            {
+                "status": order.status, "boid": order.broker_order_id, "qty": order.qty,
+                "fq": order.filled_qty, "fp": order.filled_avg_price,
+                "sub": _ts(order.submitted_at), "raw": Jsonb(_jsonable(order.raw)),
+                "msg": message, "coid": order.client_order_id,
+            },
         )  # fmt: skip
 
 
@@ -310,17 +327,25 @@ def session_orders(conn, broker: str, account_id: str, session: date) -> list[tu
 
 
 def record_fill(conn, order: OrderRecord) -> None:
-    """One aggregated fill per order (its cumulative quantity and average price), upserted."""
+    """One aggregated fill per order (its cumulative quantity and average price), upserted.
+
+    The fill time is the broker's own (Alpaca's ``filled_at``; the simulated broker's: the open
+    of the fill session). Only an order read back without one gets the time it was first
+    recorded, kept by later re-runs."""
     if not order.filled_qty or order.filled_avg_price is None:
         return
+    at = _ts(order.filled_at)
     with conn.transaction():
         conn.execute(
             "insert into broker.fills (fill_id, client_order_id, symbol, side, qty, price, "
-            "filled_at) values (%s,%s,%s,%s,%s,%s,%s) on conflict (fill_id) do update set "
-            "qty = excluded.qty, price = excluded.price, filled_at = excluded.filled_at",
+            "filled_at) values (%s,%s,%s,%s,%s,%s,coalesce(%s, now())) on conflict (fill_id) do "
+            "update set qty = excluded.qty, price = excluded.price, "
+            "filled_at = coalesce(%s, fills.filled_at) "
+            "where (fills.qty, fills.price, fills.filled_at) is distinct from "
+            "(excluded.qty, excluded.price, coalesce(%s, fills.filled_at))",
             (
                 order.broker_order_id, order.client_order_id, order.symbol, order.side,
-                order.filled_qty, order.filled_avg_price, _ts(order.filled_at) or _now(),
+                order.filled_qty, order.filled_avg_price, at, at, at,
             ),
         )  # fmt: skip
 
@@ -328,16 +353,24 @@ def record_fill(conn, order: OrderRecord) -> None:
 def record_snapshot(
     conn, broker: str, account: Account, session: date, positions: list[dict]
 ) -> None:
-    """Positions and the account as of ``session`` (replacing an earlier snapshot of it)."""
+    """Positions and the account as of ``session`` (replacing an earlier snapshot of it).
+
+    Rows whose values did not change keep their ``taken_at``: a re-run leaves them identical."""
     with conn.transaction():
         conn.execute(
-            "delete from broker.positions where broker = %s and account_id = %s and session = %s",
-            (broker, account.account_id, session),
+            "delete from broker.positions where broker = %s and account_id = %s and session = %s "
+            "and not symbol = any(%s::text[])",
+            (broker, account.account_id, session, [p["symbol"] for p in positions]),
         )
         for p in positions:
             conn.execute(
                 "insert into broker.positions (broker, account_id, session, symbol, qty, "
-                "avg_entry_price, market_value) values (%s,%s,%s,%s,%s,%s,%s)",
+                "avg_entry_price, market_value) values (%s,%s,%s,%s,%s,%s,%s) on conflict "
+                "(broker, account_id, session, symbol) do update set qty = excluded.qty, "
+                "avg_entry_price = excluded.avg_entry_price, "
+                "market_value = excluded.market_value, taken_at = now() "
+                "where (positions.qty, positions.avg_entry_price, positions.market_value) "
+                "is distinct from (excluded.qty, excluded.avg_entry_price, excluded.market_value)",
                 (
                     broker, account.account_id, session, p["symbol"], p["qty"],
                     p.get("avg_entry_price"), p.get("market_value"),
@@ -347,7 +380,10 @@ def record_snapshot(
             "insert into broker.account_snapshots (broker, account_id, session, cash, equity, "
             "buying_power, raw) values (%s,%s,%s,%s,%s,%s,%s) on conflict (broker, account_id, "
             "session) do update set cash = excluded.cash, equity = excluded.equity, "
-            "buying_power = excluded.buying_power, raw = excluded.raw, taken_at = now()",
+            "buying_power = excluded.buying_power, raw = excluded.raw, taken_at = now() "
+            "where (account_snapshots.cash, account_snapshots.equity, "
+            "account_snapshots.buying_power, account_snapshots.raw) is distinct from "
+            "(excluded.cash, excluded.equity, excluded.buying_power, excluded.raw)",
             (
                 broker, account.account_id, session, _exact(account, "cash"),
                 _exact(account, "equity"), _exact(account, "buying_power"),
@@ -357,12 +393,15 @@ def record_snapshot(
 
 
 def record_reconciliation(conn, broker, account_id, session, fill_session, report) -> None:
+    """The report of ``session``; an unchanged report keeps its row (and ``created_at``)."""
     with conn.transaction():
         conn.execute(
             "insert into broker.reconciliations (broker, account_id, as_of_session, "
             "fill_session, report) values (%s,%s,%s,%s,%s) on conflict (broker, account_id, "
             "as_of_session) do update set fill_session = excluded.fill_session, "
-            "report = excluded.report, created_at = now()",
+            "report = excluded.report, created_at = now() "
+            "where (reconciliations.fill_session, reconciliations.report) is distinct from "
+            "(excluded.fill_session, excluded.report)",
             (broker, account_id, session, fill_session, Jsonb(_jsonable(report))),
         )
 
@@ -381,7 +420,3 @@ def _ts(x: Any):
     if x is None:
         return None
     return pd.Timestamp(x).to_pydatetime()
-
-
-def _now():
-    return pd.Timestamp.now(tz="UTC").to_pydatetime()
