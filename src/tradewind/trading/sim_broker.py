@@ -174,7 +174,9 @@ class SimBroker:
 
     def value(self, session: date | None = None, field_: str | None = None) -> float:
         total = self.state.cash
-        for s, q in self.state.positions.items():
+        # Symbol order, not the dict's: the book read back from jsonb comes in another key order,
+        # and a float sum in another order differs in its last bits (a re-run must not).
+        for s, q in sorted(self.state.positions.items()):
             px = self.mark(s, session, field_)
             total += q * (px if px is not None else 0.0)
         return float(total)
@@ -294,7 +296,7 @@ class SimBroker:
         marks = {
             s: (opens[s] if opens[s] is not None else self.mark(s, fill_session)) for s in symbols
         }
-        value = st.cash + sum(q * (marks[s] or 0.0) for s, q in st.positions.items())
+        value = st.cash + sum(q * (marks[s] or 0.0) for s, q in sorted(st.positions.items()))
         before = {s: st.positions.get(s, 0.0) for s in symbols}
         cash = st.cash
         filled: list[OrderRecord] = []

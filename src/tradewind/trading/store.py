@@ -172,7 +172,8 @@ class WarehouseSimStore:
                 "submitted_at from broker.sim_orders where account_id = %s",
                 (account_id,),
             ).fetchall()
-        st = SimState(account_id, float(cash), {k: float(v) for k, v in positions.items()})
+        # jsonb keeps its own key order (shorter keys first): put the book back in symbol order.
+        st = SimState(account_id, float(cash), {k: float(positions[k]) for k in sorted(positions)})
         for r in rows:
             st.orders[r[0]] = OrderRecord(
                 client_order_id=r[0],
