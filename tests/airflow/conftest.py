@@ -36,7 +36,31 @@ def airflow_in_process(airflow_home: Path):
         for key, value in airflow_base_env(airflow_home).items():
             if key.startswith("AIRFLOW"):
                 mp.setenv(key, value)
+        restore = _use_plugins_folder(
+            airflow_base_env(airflow_home)["AIRFLOW__CORE__PLUGINS_FOLDER"]
+        )
         yield airflow_home
+        _use_plugins_folder(restore)
+
+
+def _use_plugins_folder(folder: str | None) -> str | None:
+    """Point an already-imported Airflow at ``folder`` and forget the plugins it loaded.
+
+    Airflow reads the plugins folder once, when ``airflow.settings`` is imported, and caches the
+    plugins for the life of the process: an earlier in-process test (``dag.test`` under another
+    home) must not decide which timetables this one sees. Returns the folder it replaced."""
+    import sys
+
+    settings = sys.modules.get("airflow.settings")
+    previous = getattr(settings, "PLUGINS_FOLDER", None)
+    if settings is not None and folder is not None:
+        settings.PLUGINS_FOLDER = folder
+    plugins_manager = sys.modules.get("airflow.plugins_manager")
+    for name in ("_get_plugins", "get_timetables_plugins"):
+        cached = getattr(plugins_manager, name, None)
+        if cached is not None and hasattr(cached, "cache_clear"):
+            cached.cache_clear()
+    return previous
 
 
 @pytest.fixture(scope="session")
