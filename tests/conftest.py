@@ -106,9 +106,12 @@ def tw_env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path):
 # Under CI=true (GitHub Actions, GitLab and most CI systems set it) a test that needs a real
 # component fails instead of skipping: a green CI run must mean every real part ran.
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-# The shared real data set (``../shared/data``); TRADEWIND_SHARED_DATA points elsewhere.
+# The shared real data set: TRADEWIND_SHARED_DATA, else ``../shared/data`` beside the checkout,
+# else the workplace's ``/work/shared/data`` (a clone elsewhere, e.g. in /tmp, still finds it).
+_SHARED_CANDIDATES = [PROJECT_ROOT.parent / "shared" / "data", Path("/work/shared/data")]
 SHARED_DATA = Path(
-    os.environ.get("TRADEWIND_SHARED_DATA") or PROJECT_ROOT.parent / "shared" / "data"
+    os.environ.get("TRADEWIND_SHARED_DATA")
+    or next((p for p in _SHARED_CANDIDATES if p.is_dir()), _SHARED_CANDIDATES[0])
 )
 
 
