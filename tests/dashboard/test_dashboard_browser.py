@@ -33,12 +33,9 @@ SHOTS = PROJECT_ROOT / "var" / "dashboard-screenshots"
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(ci_skip):
     if not CHROMIUM.exists():
-        msg = f"{CHROMIUM} not installed (make chromium installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        ci_skip(f"{CHROMIUM} not installed (make chromium installs it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -15,7 +15,8 @@ import psycopg
 from tradewind.features import reference
 
 FIXTURE_CSV = Path(__file__).parent / "fixtures" / "yahoo_daily_10.csv"
-SHARED_YAHOO = Path("/work/shared/data/sp100_daily_yahoo_2000_2020")
+# The Yahoo folder inside the shared data set (the set itself: the `shared_data` fixture).
+SHARED_YAHOO_DIR = "sp100_daily_yahoo_2000_2020"
 BAR_COLUMNS = ["symbol", "session", "open", "high", "low", "close", "volume"]
 KEY = ["symbol", "session"]
 TOLERANCE = 1e-12

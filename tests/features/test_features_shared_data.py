@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 from features_testlib import (
-    SHARED_YAHOO,
+    SHARED_YAHOO_DIR,
     Databases,
     assert_frames_close,
     copy_bars,
@@ -24,13 +24,14 @@ from tradewind.features import build
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.integration,
-    # Skips without the shared data on a laptop, fails under CI=true (tests/conftest.py).
-    pytest.mark.usefixtures("shared_data"),
 ]
 
 
-def test_shared_set_matches_independent_computation(pg_server_url, template_db, tmp_path):
-    bars = read_yahoo_dir(SHARED_YAHOO)
+def test_shared_set_matches_independent_computation(
+    shared_data, pg_server_url, template_db, tmp_path
+):
+    # shared_data skips without the set on a laptop and fails under CI=true (tests/conftest.py).
+    bars = read_yahoo_dir(shared_data / SHARED_YAHOO_DIR)
     assert len(bars) > 490_000 and bars["symbol"].nunique() == 101
     sample = sorted(
         np.random.default_rng(2020).choice(sorted(bars["symbol"].unique()), 10, replace=False)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from features_testlib import (
-    SHARED_YAHOO,
+    SHARED_YAHOO_DIR,
     Databases,
     assert_frames_close,
     copy_bars,
@@ -33,19 +33,9 @@ TOL = 1e-12
 KEY = ["symbol", "session"]
 
 
-def _need_shared_data() -> None:
-    if SHARED_YAHOO.is_dir():
-        return
-    reason = f"{SHARED_YAHOO} is not here"
-    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-        pytest.fail(f"CI=true and the shared data is missing: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
-def two_feeds(pg_server_url, template_db, tmp_path_factory):
-    _need_shared_data()
-    csv = read_yahoo_dir(SHARED_YAHOO)
+def two_feeds(shared_data, pg_server_url, template_db, tmp_path_factory):
+    csv = read_yahoo_dir(shared_data / SHARED_YAHOO_DIR)
     symbols = sorted(csv["symbol"].unique())
     factor = dict(zip(symbols, 1.25 + np.arange(len(symbols)) / len(symbols), strict=True))
     rng = np.random.default_rng(9)

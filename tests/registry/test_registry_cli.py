@@ -118,7 +118,6 @@ def write_tiny_agent(path: Path) -> Path:
 def test_trained_agent_is_evaluated_and_re_evaluated_in_place(
     warehouse: str, tmp_path: Path
 ) -> None:
-    pytest.importorskip("ray")
     out = run("train", str(write_tiny_agent(tmp_path / "tiny.yaml")))
     assert out.exit_code == 0, out.output
     assert "registered tiny@1" in out.output and "gate: " in out.output

@@ -21,7 +21,8 @@ from tradewind.rl.data import MarketData
 def local_ray():
     """One local Ray for the module (train() joins it instead of starting its own each time:
     a Ray start is the slowest part of a tiny run, and the flakiest on a loaded machine)."""
-    ray = pytest.importorskip("ray")
+    import ray
+
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()

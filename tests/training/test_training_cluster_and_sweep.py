@@ -36,7 +36,6 @@ def _free_port() -> int:
 
 @pytest.fixture
 def ray_head(tmp_path: Path):
-    pytest.importorskip("ray")
     ray_bin = Path(sys.executable).with_name("ray")
     port = _free_port()
     temp_dir = Path(f"/tmp/tw_ray_{os.getpid()}_{port}")  # short: Ray's socket paths are limited

@@ -84,7 +84,6 @@ def _stop(proc: subprocess.Popen, sig: int, timeout: float = 120, group: bool = 
 def test_interrupt_and_resume_continue_from_the_last_checkpoint(
     warehouse: str, tmp_path: Path
 ) -> None:
-    pytest.importorskip("ray")
     from tradewind.settings import reset_settings_cache
     from tradewind.training.service import run_training
 

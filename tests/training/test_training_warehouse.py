@@ -31,7 +31,6 @@ def _run_rows(url: str) -> list[dict]:
 
 
 def test_train_end_to_end_from_warehouse_features(warehouse: str, tmp_path: Path) -> None:
-    pytest.importorskip("ray")
     from tradewind.cli import app
 
     agent_file = write_agent(tmp_path / "tiny.yaml")
