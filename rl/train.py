@@ -20,9 +20,10 @@ checkpoint every ``checkpoint.every_iterations`` and at the end; every
 scores the current module; the best one is kept and early stopping counts checks without
 improvement. The test window is cut off the data before anything runs: training cannot see it.
 
+Ctrl-C or ``kill PID`` stops after the running iteration, checkpoints it and raises
+:class:`TrainingInterrupted`; a second Ctrl-C stops at once and keeps the last checkpoint.
 Resume (``resume=True``) reads ``state.json`` and restores the last RLlib checkpoint, so a run
-interrupted by Ctrl-C or killed continues from there (the iterations after that checkpoint are
-redone).
+interrupted or killed continues from there (the iterations after that checkpoint are redone).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ import numpy as np
 
 from tradewind.rl.agents import AgentConfig
 from tradewind.rl.data import MarketData
+
+log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 MANIFEST_FILE = "manifest.json"
@@ -240,16 +243,39 @@ class _Board:
         self.writer.close()
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+class _StopRequest:
+    """Ctrl-C (SIGINT) or ``kill PID`` (SIGTERM) during training, handled between iterations.
 
+    The first signal asks the loop to stop once the current ``algo.train()`` is done: its
+    iteration is counted, checkpointed and recorded together, so the saved RLlib state, the
+    step counter and ``state.json`` always describe the same iteration (an interrupt inside
+    ``train()`` would save a half-done iteration: RLlib's metrics already hold its sampled steps
+    and a resume counted them twice). A second signal stops at once, keeping the last
+    checkpoint. Only in the main thread: inside a Tune trial signals are left alone.
+    """
 
-def _sigterm_as_interrupt() -> Any:
-    """SIGTERM -> KeyboardInterrupt in the main thread; returns the previous handler (None when
-    not in the main thread, e.g. inside a Tune trial, where signals are left alone)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _raise_interrupt)
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning(
+            "%s: stopping after this iteration (its checkpoint is saved); again to stop now",
+            signal.Signals(signum).name,
+        )
 
 
 def init_ray(**kwargs: Any) -> None:
@@ -305,8 +331,8 @@ def train(
 
     ``timesteps`` overrides the budget of the real-history phase. ``ray_address`` joins a Ray
     cluster (else a local Ray). ``manifest_extra`` (code_version, data_fingerprint, ...) is
-    stored in the manifest as given. Ctrl-C saves a checkpoint and raises
-    :class:`TrainingInterrupted`.
+    stored in the manifest as given. Ctrl-C finishes the running iteration, saves a checkpoint
+    and raises :class:`TrainingInterrupted`.
     """
     import ray
 
@@ -356,7 +382,7 @@ def train(
     cluster = ray.get_runtime_context().gcs_address  # recorded: where this run trained
     # After ray.init, which installs its own SIGTERM handler in the driver: ``kill PID`` then
     # ends the run like Ctrl-C (checkpoint saved, TrainingInterrupted raised).
-    previous_sigterm = _sigterm_as_interrupt()
+    stop = _StopRequest().__enter__()
     board = _Board(out / "tensorboard")
     status = "succeeded"
     last_module = None
@@ -375,7 +401,7 @@ def train(
                     if carry is not None:
                         _set_weights(algo, carry)
                 status = _run_phase(
-                    algo, agent, data, out, phase, budget, state, board, progress, t_start
+                    algo, agent, data, out, phase, budget, state, board, progress, t_start, stop
                 )
                 module = algo.get_module()
                 end_path = out / f"policy/{phase}_end.pt"
@@ -389,8 +415,7 @@ def train(
                 algo.stop()
     finally:
         board.close()
-        if previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, previous_sigterm)
+        stop.__exit__()
         if started_ray:
             ray.shutdown()
 
@@ -475,6 +500,7 @@ def _run_phase(
     board: _Board,
     progress: Callable[[IterationReport], None] | None,
     t_start: float,
+    stop: _StopRequest,
 ) -> str:
     es = agent.early_stopping
     max_s = agent.budget.max_minutes * 60 if agent.budget.max_minutes else math.inf
@@ -528,6 +554,9 @@ def _run_phase(
                         losses=losses,
                     )  # fmt: skip
                 )
+            if stop.requested:
+                _checkpoint(algo, out, phase, state)
+                raise TrainingInterrupted(f"interrupted after {phase} iteration {it}")
             if it % agent.checkpoint.every_iterations == 0:
                 _checkpoint(algo, out, phase, state)
             if phase == "train" and es.patience and state["stale"] >= es.patience:
@@ -536,13 +565,29 @@ def _run_phase(
             if time.monotonic() - t_start > max_s:
                 status = "time_budget"
                 break
+    except TrainingInterrupted:
+        raise
     except KeyboardInterrupt:
-        _checkpoint(algo, out, phase, state)
+        # The second signal: no checkpoint of a half-done iteration; resume redoes the
+        # iterations after the last one saved.
         raise TrainingInterrupted(
-            f"interrupted at {phase} iteration {state['iteration']}"
+            f"stopped in {phase} iteration {state['iteration'] + 1}; "
+            f"the checkpoint of iteration {_saved_iteration(out)} is kept"
         ) from None
+    except Exception as exc:
+        if stop.requested:  # e.g. Ctrl-C reached the Ray workers of the process group too
+            raise TrainingInterrupted(
+                f"stopped in {phase} iteration {state['iteration'] + 1} ({type(exc).__name__}); "
+                f"the checkpoint of iteration {_saved_iteration(out)} is kept"
+            ) from exc
+        raise
     _checkpoint(algo, out, phase, state)
     return status
+
+
+def _saved_iteration(out: Path) -> int | None:
+    path = out / STATE_FILE
+    return json.loads(path.read_text(encoding="utf-8"))["iteration"] if path.is_file() else None
 
 
 def _check_validation(

@@ -1,7 +1,8 @@
 """Interrupting and resuming ``tradewind train`` (real processes, real signals, real RLlib).
 
 1. ``tradewind train`` runs in a child process; Ctrl-C (SIGINT) after a few iterations: the
-   process saves a checkpoint, exits 130, and the run row says ``aborted``.
+   process finishes the running iteration, saves a checkpoint, exits 130, and the run row says
+   ``aborted``.
 2. ``tradewind train --resume RUN_ID`` in another child process continues; SIGTERM (``kill``)
    ends it the same way (exit 130, ``aborted``).
 3. A third process resumes and is killed with SIGKILL (no chance to clean up): the row still
@@ -97,7 +98,9 @@ def test_interrupt_and_resume_continue_from_the_last_checkpoint(
     proc = _start(["train", str(agent_file), "--no-register"], tmp_path, "first")
     _wait_for(warehouse, None, 2, proc)
     code = _stop(proc, signal.SIGINT)
-    assert code == 130, (tmp_path / "first.log").read_text()[-3000:]
+    first_log = (tmp_path / "first.log").read_text()
+    assert code == 130, first_log[-3000:]
+    assert "SIGINT: stopping after this iteration" in first_log
     row = _row(warehouse)
     run_id = str(row["run_id"])
     assert row["status"] == "aborted" and "--resume" in row["error"]
