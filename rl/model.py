@@ -33,6 +33,7 @@ from ray.rllib.core.rl_module.apis import (
 )
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
+from torch.nn import functional as F
 
 from tradewind.rl.env import OBS_FEATURES, OBS_LISTED, OBS_WEIGHTS
 
@@ -46,6 +47,29 @@ DEFAULT_MODEL_CONFIG: dict[str, Any] = {
     "input_scale": 10.0,
     "asset_bias": False,
 }
+
+
+def conv_embed(encoder: nn.Sequential, feats: torch.Tensor) -> torch.Tensor:
+    """The conv encoder ``encoder`` (Conv1d, ReLU, Conv1d over the rest of the window, ReLU,
+    Flatten) applied to every asset of ``feats`` [B, W, F, N]: [B * N, hidden].
+
+    The same function as ``encoder(x)`` on the [B * N, F, W] sequences, computed as two matrix
+    products with the convolutions' own weights: torch's CPU convolution (oneDNN) is slow for
+    so few channels and its backward took ~70 % of a PPO update (benchmarks/RESULTS.md,
+    training throughput), while the products run at GEMM speed. Layer 1 is a product over the
+    unfolded (F x kernel) patches of every window position; layer 2, whose kernel spans all the
+    remaining positions, is one product over the flattened (position, channel) map.
+    """
+    conv1, conv2 = encoder[0], encoder[2]
+    b, w, f, n = feats.shape
+    h1, _, k = conv1.weight.shape
+    t = w - k + 1
+    # [B, N, T, F, k]: patch (t, f, j) = feats[t + j, f], the order of conv1.weight's (F, k).
+    patches = feats.permute(0, 3, 1, 2).unfold(2, k, 1).reshape(b * n * t, f * k)
+    hid = torch.relu(F.linear(patches, conv1.weight.reshape(h1, f * k), conv1.bias))
+    # conv2.weight is [out, channel, position]; the map is laid out (position, channel).
+    w2 = conv2.weight.permute(0, 2, 1).reshape(conv2.out_channels, t * h1)
+    return torch.relu(F.linear(hid.reshape(b * n, t * h1), w2, conv2.bias))
 
 
 class EIIEModule(TorchRLModule, ValueFunctionAPI):
@@ -118,8 +142,13 @@ class EIIEModule(TorchRLModule, ValueFunctionAPI):
         """[B, N, hidden + 2]: shared-encoder embedding, previous weight, listed flag."""
         feats = obs[OBS_FEATURES] * self._cfg["input_scale"]  # [B, W, F, N]
         b, w, f, n = feats.shape
-        x = feats.permute(0, 3, 2, 1).reshape(b * n, f, w)  # every asset a (F, W) sequence
-        emb = (encoder or self.encoder)(x).reshape(b, n, -1)
+        encoder = encoder or self.encoder
+        if self._cfg["encoder"] == "conv":
+            emb = conv_embed(encoder, feats)
+        else:
+            x = feats.permute(0, 3, 2, 1).reshape(b * n, f, w)  # every asset a (F, W) sequence
+            emb = encoder(x)
+        emb = emb.reshape(b, n, -1)
         weights, listed = obs[OBS_WEIGHTS], obs[OBS_LISTED]
         return torch.cat([emb, weights[:, :n, None], listed[..., None]], dim=-1)
 
