@@ -9,22 +9,15 @@ database is built once per session; each test that asks for ``db_url`` gets a fr
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
+from testdb import create_db, drop_db, temporary_db
 
 from tradewind.settings import PROJECT_ROOT, Settings
 
 TEST_HOME = PROJECT_ROOT / "var" / "test-home"
 TEST_PG_PORT = int(os.environ.get("TRADEWIND_TEST_PG_PORT", "54339"))
-
-
-def _with_db(url: str, db: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + db))
 
 
 @pytest.fixture(scope="session")
@@ -59,35 +52,23 @@ def template_db(pg_server_url: str) -> str:
     from tradewind.db.migrate import migrate
 
     name = f"tw_template_{os.getpid()}"
-    with psycopg.connect(_with_db(pg_server_url, "postgres"), autocommit=True) as c:
-        c.execute(f'drop database if exists "{name}"')
-        c.execute(f'create database "{name}"')
-    migrate(_with_db(pg_server_url, name), PROJECT_ROOT / "sql", use_timescale=False)
+    migrate(create_db(pg_server_url, name), PROJECT_ROOT / "sql", use_timescale=False)
     yield name
-    with psycopg.connect(_with_db(pg_server_url, "postgres"), autocommit=True) as c:
-        c.execute(f'drop database if exists "{name}" with (force)')
+    drop_db(pg_server_url, name)
 
 
 @pytest.fixture
 def db_url(pg_server_url: str, template_db: str) -> str:
     """A fresh, migrated database for one test; dropped afterwards."""
-    name = f"tw_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_with_db(pg_server_url, "postgres"), autocommit=True) as c:
-        c.execute(f'create database "{name}" template "{template_db}"')
-    yield _with_db(pg_server_url, name)
-    with psycopg.connect(_with_db(pg_server_url, "postgres"), autocommit=True) as c:
-        c.execute(f'drop database if exists "{name}" with (force)')
+    with temporary_db(pg_server_url, "tw_test", template_db) as url:
+        yield url
 
 
 @pytest.fixture
 def empty_db_url(pg_server_url: str) -> str:
     """A fresh database with no migrations applied."""
-    name = f"tw_empty_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_with_db(pg_server_url, "postgres"), autocommit=True) as c:
-        c.execute(f'create database "{name}"')
-    yield _with_db(pg_server_url, name)
-    with psycopg.connect(_with_db(pg_server_url, "postgres"), autocommit=True) as c:
-        c.execute(f'drop database if exists "{name}" with (force)')
+    with temporary_db(pg_server_url, "tw_empty") as url:
+        yield url
 
 
 @pytest.fixture

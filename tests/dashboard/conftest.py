@@ -3,37 +3,20 @@ per module, and the app over it in-process (TestClient) or served by uvicorn (br
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-import uuid
-from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
-
-# The sample's last session; the app's clock is pinned to the evening after it.
-SAMPLE_END = datetime(2026, 11, 27, 23, 0, tzinfo=UTC).date()
-NOW = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)  # the evening of the last session
-
-
-def _with_db(url: str, db: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + db))
+from dashboard_testlib import NOW, SAMPLE_END, free_port
+from testdb import temporary_db
 
 
 @pytest.fixture(scope="module")
 def sample_db(pg_server_url: str, template_db: str):
     from tradewind.dashboard.sample import write_sample
 
-    name = f"tw_dash_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_with_db(pg_server_url, "postgres"), autocommit=True) as c:
-        c.execute(f'create database "{name}" template "{template_db}"')
-    url = _with_db(pg_server_url, name)
-    sample = write_sample(url, end=SAMPLE_END)
-    yield url, sample
-    with psycopg.connect(_with_db(pg_server_url, "postgres"), autocommit=True) as c:
-        c.execute(f'drop database if exists "{name}" with (force)')
+    with temporary_db(pg_server_url, "tw_dash", template_db) as url:
+        yield url, write_sample(url, end=SAMPLE_END)
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +29,6 @@ def client(sample_db, test_settings):
     app = create_app(url, settings=test_settings, now=lambda: NOW)
     with TestClient(app) as c:
         yield c
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

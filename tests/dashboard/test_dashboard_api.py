@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from conftest import NOW
+from dashboard_testlib import NOW
 
 from tradewind import calendar
 

@@ -6,7 +6,7 @@ backtest of the same weights it shows, apart from the costs the broker charged."
 from __future__ import annotations
 
 import pytest
-from conftest import NOW, SAMPLE_END
+from dashboard_testlib import NOW, SAMPLE_END
 
 from tradewind import calendar
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 import psycopg
 import pytest
-from conftest import NOW, free_port
+from dashboard_testlib import NOW, free_port
 from pydantic import SecretStr
 
 pytestmark = pytest.mark.integration

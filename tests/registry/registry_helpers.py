@@ -26,12 +26,6 @@ WINDOWS = {
 }
 
 
-def _with_db(url: str, db: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    return urlunsplit(urlsplit(url)._replace(path="/" + db))
-
-
 def read_bars() -> pd.DataFrame:
     df = pd.read_csv(BARS_CSV)
     df["session"] = pd.to_datetime(df["session"]).dt.date
