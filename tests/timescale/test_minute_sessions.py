@@ -148,3 +148,43 @@ def test_continuous_aggregate_keeps_extended_hours_out(timescale_url):
         assert kind == 1
         c.execute("call refresh_continuous_aggregate('raw.bars_hourly', null, null)")
     _check(_hourly(timescale_url, "EXTT"), _expected(m))
+
+
+def _regular(m: pd.DataFrame) -> pd.DataFrame:
+    keep = np.zeros(len(m), dtype=bool)
+    for d in DAYS:
+        o, c = pd.Timestamp(session_open_utc(d)), pd.Timestamp(session_close_utc(d))
+        keep |= ((m["ts"] >= o) & (m["ts"] < c)).to_numpy()
+    return m[keep]
+
+
+def test_dbt_five_minute_bars_keep_extended_hours_out(db_url, tmp_path):
+    """dbt's int_bars_5min, like the daily and hourly rollups, holds regular-session minutes only
+    (it held every minute the feed delivered before): expected from the calendar with pandas."""
+    from tradewind.features import build
+
+    m = _minutes("FIVE")
+    _insert(db_url, m)
+    build(url=db_url, select=["+int_bars_5min"], target_path=tmp_path / "target")
+    with psycopg.connect(db_url) as c:
+        got = c.execute(
+            "select symbol, bucket, open, high, low, close, volume, minutes "
+            "from features_intermediate.int_bars_5min order by bucket"
+        ).fetchall()
+    got = pd.DataFrame(got, columns=["symbol", "bucket", *COLS])
+    got["bucket"] = pd.to_datetime(got["bucket"], utc=True)
+
+    r = _regular(m).assign(bucket=lambda d: d["ts"].dt.floor("5min")).sort_values("ts")
+    want = r.groupby(["symbol", "bucket"]).agg(
+        open=("open", "first"), high=("high", "max"), low=("low", "min"),
+        close=("close", "last"), volume=("volume", "sum"), minutes=("ts", "size"),
+    ).reset_index()  # fmt: skip
+    assert got["bucket"].tolist() == want["bucket"].tolist()
+    for col in COLS:
+        np.testing.assert_allclose(got[col].astype(float), want[col].astype(float), rtol=1e-12)
+    local = got["bucket"].dt.tz_convert(NY)
+    assert got.groupby(local.dt.date)["minutes"].sum().tolist() == [390, 210]
+    assert (local.dt.strftime("%H:%M").min(), local.dt.strftime("%H:%M").max()) == (
+        "09:30",
+        "15:55",
+    )
