@@ -188,6 +188,29 @@ def module_state(module: Any) -> dict[str, Any]:
     return {k: v.detach().cpu().clone() for k, v in module.state_dict().items() if "_old_" not in k}
 
 
+def trained_module(algo: Any) -> Any:
+    """A copy of the module the learner trained, with the learner's current weights.
+
+    Not ``algo.get_module()``: that is the local env runner's copy, which is what PPO samples
+    with when there are no remote env runners, but APPO (and any algorithm sampling on remote
+    runners) never syncs it: it keeps its initial weights (test_training_appo_and_asha).
+    """
+    import copy
+
+    from ray.rllib.core import DEFAULT_MODULE_ID
+
+    results = algo.learner_group.foreach_learner(
+        lambda learner: module_state(learner.module[DEFAULT_MODULE_ID])
+    )
+    state = next(iter(results)).get()
+    module = copy.deepcopy(algo.get_module())
+    # strict=False: APPO's target copies are not in the state; anything else must match.
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if unexpected or [k for k in missing if "_old_" not in k]:
+        raise RuntimeError(f"learner and env-runner modules differ: {missing + unexpected}")
+    return module
+
+
 def save_module(module: Any, path: Path) -> None:
     import torch
 
@@ -403,7 +426,7 @@ def train(
                 status = _run_phase(
                     algo, agent, data, out, phase, budget, state, board, progress, t_start, stop
                 )
-                module = algo.get_module()
+                module = trained_module(algo)
                 end_path = out / f"policy/{phase}_end.pt"
                 save_module(module, end_path)
                 carry = _load_state(end_path)
@@ -594,7 +617,7 @@ def _check_validation(
     algo: Any, agent: AgentConfig, data: MarketData, out: Path, state: dict[str, Any]
 ) -> float:
     es = agent.early_stopping
-    module = algo.get_module()
+    module = trained_module(algo)
     metrics = validation_score(agent, data, module)
     score = float(metrics[es.metric])
     if not np.isfinite(score):

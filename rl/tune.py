@@ -136,11 +136,14 @@ def scheduler(sweep: SweepConfig):
     if sweep.scheduler.type == "fifo":
         return FIFOScheduler()
     base = sweep.base_agent()
-    checks = max(1, base.budget.timesteps // base.algorithm.train_batch_size
-                 // base.early_stopping.eval_every)  # fmt: skip
+    # Validation checks of a whole trial: every eval_every iterations and one at the end.
+    iterations = -(-base.budget.timesteps // base.algorithm.train_batch_size)
+    checks = -(-iterations // base.early_stopping.eval_every)
     return ASHAScheduler(
         time_attr="checks",
-        max_t=checks,
+        # One past the last check: ASHA stops a trial that reaches max_t, and at the last check
+        # the trial has not finished yet (its run is still to be closed and recorded).
+        max_t=checks + 1,
         grace_period=min(sweep.scheduler.grace_period, checks),
         reduction_factor=sweep.scheduler.reduction_factor,
     )
