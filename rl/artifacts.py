@@ -29,6 +29,8 @@ from tradewind.rl.core import weights_from_scores
 from tradewind.rl.env import OBS_FEATURES, OBS_LISTED, OBS_WEIGHTS, EnvConfig
 
 MANIFEST_FILE = "manifest.json"
+# Windows encoded per batch by ``over_windows`` (bounds memory on long, wide backfills).
+ENCODE_CHUNK = 256
 
 
 def build_module(
@@ -114,6 +116,89 @@ class LoadedPolicy:
     def __call__(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
         return self.batch({k: np.asarray(v)[None] for k, v in obs.items()})[0]
 
+    # ------------------------------------------------- a chain of decisions, encoder batched
+    def over_windows(self, features: np.ndarray) -> WindowedPolicy | None:
+        """This policy for a known sequence of observations, the encoder run once for all.
+
+        ``features`` [S, W, F, N] are the feature windows of the S observations to come (what
+        ``observation_at`` gives as ``features``). The result's ``decide(i, obs)`` returns the
+        same target weights as ``self(obs)`` for the observation whose window is
+        ``features[i]``: only the per-asset encoder, which sees nothing but the window, runs
+        batched; the score head, which sees the previous weights, still runs on one
+        observation at a time with the shapes ``self(obs)`` uses.
+
+        Why not the whole policy batched: the head's last layer (hidden -> 1 score per asset)
+        is a matrix product with one output column, and MKL sums its products in another order
+        for B x N rows than for N rows, so a batched head differs from ``self(obs)`` in the last
+        float32 bit (measured: 1.2e-7 in a score, 5e-11 in a weight). The encoder's
+        convolutions give identical bits for every batch size measured; ``decide`` is checked
+        against ``self(obs)`` by the caller (``check``) because that is a property of the
+        kernels, not a promise. None when the module does not have the encoder/head split.
+        """
+        import torch
+
+        module = self.module
+        if not (hasattr(module, "_per_asset") and hasattr(module, "_dist_inputs")):
+            return None
+        feats = np.ascontiguousarray(features, dtype=np.float32)
+        n = len(self.symbols)
+        if feats.ndim != 4 or feats.shape[1:] != (self.window, len(self.features), n):
+            raise ValueError(
+                f"features windows have shape {feats.shape}, expected "
+                f"(S, {self.window}, {len(self.features)}, {n})"
+            )
+        s = len(feats)
+        parts = []
+        with torch.no_grad():
+            for lo in range(0, s, ENCODE_CHUNK):
+                chunk = torch.from_numpy(feats[lo : lo + ENCODE_CHUNK])
+                b = len(chunk)
+                # The module's own path (scaling, layout, encoder); weights/listed are set per
+                # decision in ``decide``.
+                parts.append(
+                    module._per_asset(
+                        {
+                            OBS_FEATURES: chunk,
+                            OBS_LISTED: torch.zeros((b, n)),
+                            OBS_WEIGHTS: torch.zeros((b, n + 1)),
+                        }
+                    )
+                )
+        return WindowedPolicy(self, torch.cat(parts))
+
+
+@dataclass
+class WindowedPolicy:
+    """A LoadedPolicy with the embeddings of a known sequence of windows (``over_windows``)."""
+
+    policy: LoadedPolicy
+    per_asset: Any  # torch [S, N, hidden + 2]: row i for the window of observation i
+
+    def __len__(self) -> int:
+        return int(self.per_asset.shape[0])
+
+    def decide(self, i: int, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Target weights for observation ``i`` (its features window must be row ``i``)."""
+        import torch
+
+        pol, module = self.policy, self.policy.module
+        n = len(pol.symbols)
+        # Row i of the module's per-asset input with this observation's previous weights and
+        # listed flags in the last two columns, where ``_per_asset`` puts them (float32 copies:
+        # the same values ``self.policy(obs)`` concatenates).
+        row = self.per_asset[i : i + 1].clone()
+        row[0, :, -2] = torch.from_numpy(np.asarray(obs[OBS_WEIGHTS], dtype=np.float32)[:n])
+        row[0, :, -1] = torch.from_numpy(np.asarray(obs[OBS_LISTED], dtype=np.float32))
+        with torch.no_grad():
+            out = module._dist_inputs(row)
+        scores = out[:, : n + 1].cpu().numpy().astype(np.float64)
+        listed = np.asarray(obs[OBS_LISTED], dtype=np.float64)[None]
+        return weights_from_scores(scores, listed, pol.env_config.action)[0]
+
+    def matches(self, i: int, obs: Mapping[str, np.ndarray]) -> bool:
+        """Whether ``decide(i, obs)`` is bit for bit ``policy(obs)`` (a check for callers)."""
+        return bool(np.array_equal(self.decide(i, obs), self.policy(obs)))
+
 
 def _read_bytes(uri: str, rel: str) -> bytes:
     if "://" in uri and not uri.startswith("file://"):
@@ -161,4 +246,4 @@ def copy_artifacts(local_dir: str | Path, uri: str) -> str:
     return uri
 
 
-__all__ = ["LoadedPolicy", "build_module", "copy_artifacts", "load_policy"]
+__all__ = ["LoadedPolicy", "WindowedPolicy", "build_module", "copy_artifacts", "load_policy"]

@@ -27,6 +27,7 @@ import io
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,9 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Writes go out in chunks, so a crash can happen between two of them (the test kills a writer
 # there): what matters is that the target is only ever replaced by a complete file.
 CHUNK_BYTES = 64 * 1024
+# Threads for reading and writing many files at once: each file costs a few system calls (or an
+# object-store round trip) that release the GIL, so a handful of threads overlap them.
+IO_THREADS = 4
 
 
 class WeightFileError(ValueError):
@@ -58,14 +62,40 @@ def quantize(weights: np.ndarray) -> np.ndarray:
 
 def format_rows(rows: Sequence[tuple[dt.date, Sequence[str], np.ndarray]]) -> bytes:
     """CSV bytes of ``(session, symbols, weights)`` blocks, sorted by date then symbol."""
-    out = io.StringIO()
-    out.write(",".join(HEADER) + "\n")
+    out = [_HEADER_LINE]
     for session, symbols, weights in sorted(rows, key=lambda r: r[0]):
-        day = session.isoformat()
-        q = quantize(weights)
-        for i in np.argsort(np.asarray(symbols, dtype=object), kind="stable"):
-            out.write(f"{day},{symbols[i]},{q[i]:.{DECIMALS}f}\n")
-    return out.getvalue().encode("ascii")
+        order = _symbol_order(symbols)
+        out.append(_lines(session, [symbols[i] for i in order], quantize(weights)[order]))
+    return "".join(out).encode("ascii")
+
+
+def format_sessions(
+    sessions: Sequence[dt.date], symbols: Sequence[str], weights: np.ndarray
+) -> list[bytes]:
+    """One file's bytes per session (``weights`` [S, N]): ``format_rows`` of each session alone,
+    with the symbol order and the quantization worked out once for the whole run."""
+    order = _symbol_order(symbols)
+    names = [symbols[i] for i in order]
+    q = quantize(np.asarray(weights, dtype=np.float64).reshape(len(sessions), -1))[:, order]
+    return [
+        (_HEADER_LINE + _lines(day, names, row)).encode("ascii")
+        for day, row in zip(sessions, q, strict=True)
+    ]
+
+
+_HEADER_LINE = ",".join(HEADER) + "\n"
+
+
+def _symbol_order(symbols: Sequence[str]) -> np.ndarray:
+    return np.argsort(np.asarray(symbols, dtype=object), kind="stable")
+
+
+def _lines(session: dt.date, symbols: Sequence[str], quantized: np.ndarray) -> str:
+    """The rows of one session (symbols already sorted, weights already quantized)."""
+    day = session.isoformat()
+    return "".join(
+        f"{day},{s},{w:.{DECIMALS}f}\n" for s, w in zip(symbols, quantized.tolist(), strict=True)
+    )
 
 
 def sha256(data: bytes) -> str:
@@ -114,6 +144,26 @@ class WeightsDestination:
                 fs.rm(tmp)
             raise
         return self.uri(model, name)
+
+    def read_many(self, model: str, names: Sequence[str]) -> list[bytes | None]:
+        """``read_bytes`` of each name (None when absent), in parallel threads."""
+        if len(names) <= 1:
+            return [self.read_bytes(model, n) for n in names]
+        with ThreadPoolExecutor(IO_THREADS) as pool:
+            return list(pool.map(lambda n: self.read_bytes(model, n), names))
+
+    def write_many(self, model: str, files: Sequence[tuple[str, bytes]]) -> None:
+        """``write_atomic`` of each (name, bytes), in parallel threads; each file stays atomic,
+        and the first error is raised after the writes already started have finished."""
+        if len(files) <= 1:
+            for name, data in files:
+                self.write_atomic(model, name, data)
+            return
+        fs, root = self.fs_and_root
+        fs.makedirs(f"{root}/{model}", exist_ok=True)
+        with ThreadPoolExecutor(IO_THREADS) as pool:
+            for future in [pool.submit(self.write_atomic, model, n, d) for n, d in files]:
+                future.result()
 
 
 def merge_history(existing: bytes | None, blocks: Mapping[dt.date, bytes]) -> bytes:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import logging
 import sys
 import time
 import uuid
@@ -42,6 +43,8 @@ from tradewind.signals.ensembles import (
     parse_model_ref,
 )
 from tradewind.signals.weights import Bounds, InvalidWeights, blend, cap_weights, validate
+
+log = logging.getLogger(__name__)
 
 
 class SignalRefused(ValueError):
@@ -127,19 +130,49 @@ def run_chain(
 
     ``masks`` [S, N]: 1 where the asset may be held (else its weight is forced to 0);
     ``action``: the environment's ActionConfig; ``first_prev``: w_{T-1} of the first session.
-    Each decision's observation carries the previous decision, as in the environment.
+    Each decision's observation carries the previous decision, as in the environment, so the
+    decisions are made in order; a policy with ``over_windows`` (``LoadedPolicy``) encodes
+    all the feature windows in one batch first and runs only its head per decision. Its
+    decisions must be the plain ``policy(obs)``'s bit for bit: a few of them (the first, the
+    middle and the last) are checked, and on any difference the chain is redone the plain way.
     """
+    from tradewind.rl.env import OBS_FEATURES, observation_at
+
+    with _single_threaded_torch():
+        windowed = None
+        if hasattr(policy, "over_windows") and len(indices) > 1:
+            feats = np.stack([observation_at(arrays, int(t), window, first_prev)[OBS_FEATURES]
+                              for t in indices])  # fmt: skip
+            windowed = policy.over_windows(feats)
+        if windowed is not None:
+            out, checked = _chain(windowed.decide, arrays, indices, window, masks, action,
+                                  first_prev, check=windowed.matches)  # fmt: skip
+            if checked:
+                return out
+        out, _ = _chain(lambda _i, obs: policy(obs), arrays, indices, window, masks, action,
+                        first_prev)  # fmt: skip
+        return out
+
+
+def _chain(decide, arrays, indices, window, masks, action, first_prev, check=None):
     from tradewind.rl.core import target_weights
     from tradewind.rl.env import observation_at
 
     out = np.empty((len(indices), len(first_prev)))
     prev = np.asarray(first_prev, dtype=np.float64)
-    with _single_threaded_torch():
-        for i, t in enumerate(indices):
-            obs = observation_at(arrays, int(t), window, prev)
-            prev = target_weights(policy(obs), masks[i], action, prev)
-            out[i] = prev
-    return out
+    to_check = {0, len(indices) // 2, len(indices) - 1} if check is not None else set()
+    for i, t in enumerate(indices):
+        obs = observation_at(arrays, int(t), window, prev)
+        if i in to_check and not check(i, obs):
+            log.warning(
+                "batched policy encoder differs from one observation at a time on %s; "
+                "recomputing the chain one full forward pass per session",
+                arrays.sessions[int(t)],
+            )
+            return out, False
+        prev = target_weights(decide(i, obs), masks[i], action, prev)
+        out[i] = prev
+    return out, True
 
 
 @contextlib.contextmanager
@@ -417,25 +450,25 @@ def publish(
         validate(sig.weights, sig.symbols, sig.bounds, f"{sig.name}@{sig.version}")
     except InvalidWeights as exc:
         raise SignalRefused(str(exc)) from None
-    blocks: dict[dt.date, bytes] = {}
-    published: dict[dt.date, bytes | None] = {}
-    for day, w in zip(sig.sessions, sig.weights, strict=True):
-        data = wf.format_rows([(day, sig.symbols, w)])
-        old = published[day] = dest.read_bytes(sig.name, wf.session_file_name(day))
-        if old is not None and old != data and not replace:
+    names = [wf.session_file_name(day) for day in sig.sessions]
+    blocks = dict(zip(sig.sessions, wf.format_sessions(sig.sessions, sig.symbols, sig.weights),
+                      strict=True))  # fmt: skip
+    published = dict(zip(sig.sessions, dest.read_many(sig.name, names), strict=True))
+    for day, name in zip(sig.sessions, names, strict=True):
+        old = published[day]
+        if old is not None and old != blocks[day] and not replace:
             raise SignalRefused(
-                f"{sig.name}: {dest.uri(sig.name, wf.session_file_name(day))} is already "
+                f"{sig.name}: {dest.uri(sig.name, name)} is already "
                 f"published with other weights; pass --replace to overwrite it"
             )
-        blocks[day] = data
     changed = store.write_weights(conn, sig.name, sig.version, sig.sessions, sig.symbols,
                                   sig.weights)  # fmt: skip
-    uris = []
-    for day, data in blocks.items():
-        name = wf.session_file_name(day)
-        if published[day] != data:
-            dest.write_atomic(sig.name, name, data)
-        uris.append(dest.uri(sig.name, name))
+    dest.write_many(
+        sig.name,
+        [(name, blocks[day]) for day, name in zip(sig.sessions, names, strict=True)
+         if published[day] != blocks[day]],
+    )  # fmt: skip
+    uris = [dest.uri(sig.name, name) for name in names]
     old_history = dest.read_bytes(sig.name, wf.HISTORY_NAME)
     history = wf.merge_history(old_history, blocks)
     if old_history != history:

@@ -113,13 +113,14 @@ def write_weights(
             """
         )
         cur.execute("truncate _tw_new_weights")
-        days = np.repeat(np.asarray(sessions, dtype=object), len(symbols)).tolist()
-        syms = list(symbols) * len(sessions)
-        cur.execute(
-            "insert into _tw_new_weights select * from unnest(%s::date[], %s::text[], "
-            "%s::float8[])",
-            [days, syms, np.asarray(weights, dtype=np.float64).ravel().tolist()],
-        )
+        # One binary COPY: float8 travels as its 8 bytes (exact), and psycopg's C copy path
+        # costs about a microsecond a row where a bound array parameter cost ~20.
+        values = np.asarray(weights, dtype=np.float64).tolist()
+        with cur.copy("copy _tw_new_weights from stdin (format binary)") as copy:
+            copy.set_types(["date", "text", "float8"])
+            for day, row in zip(sessions, values, strict=True):
+                for sym, w in zip(symbols, row, strict=True):
+                    copy.write_row((day, sym, w))
         cur.execute(
             """
             delete from signals.target_weights t
