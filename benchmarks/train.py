@@ -2,7 +2,7 @@
 
 What is timed, for each implementation: a whole training run of ``--timesteps`` env steps on
 the same environment (the default DOW30 agent ``rl/agents/dow30_ppo.yaml``: 30 assets, window
-32, five features, 10 bp, 16 vectorised envs, episodes of 252 sessions, the same EIIE network
+32, five features, 10 bp, 32 vectorised envs, episodes of 252 sessions, the same EIIE network
 sizes, train batch, minibatch and epochs), from the first ``train()`` call to the last. Building
 the algorithm (Ray start, actors) is timed separately and reported, not included. Throughput =
 env steps sampled / wall time of the loop, so it includes the learning. Because the machine is
@@ -17,8 +17,10 @@ load; the ratio of the two is the headline figure.
   ``EIIEModule`` network and the same ``PortfolioVectorEnv``; rollout of ``train_batch_size``
   steps, GAE, ``num_epochs`` of clipped-surrogate minibatch updates with Adam.
 
-Variants (``--variants``) are RLlib configurations tried to close the gap; each line of the
-results is one of them. Market: the synthetic DOW30-like market 2008-2018 (no shared data
+Variants (``--variants``, see ``VARIANTS``) are RLlib configurations tried to close the gap,
+some with two torch threads in the driver (the learner); each line of the results is one of
+them. With a remote env runner (``runner1_t2``) its CPU time is not in the process figure: read
+the wall figure there. Market: the synthetic DOW30-like market 2008-2018 (no shared data
 needed).
 
     .venv/bin/python benchmarks/train.py [--timesteps 32768] [--variants base,...]
@@ -41,12 +43,19 @@ from tradewind.markets.synthetic import dow30_like_config, generate_bars
 from tradewind.rl.agents import load_agent
 from tradewind.rl.data import MarketData
 
-VARIANTS = {
-    # name: dotted overrides of the agent
-    "base": {},
-    "envs32": {"runners.num_envs_per_env_runner": 32},
-    "epochs3": {"algorithm.num_epochs": 3},
-    "mb1024": {"algorithm.minibatch_size": 1024},
+VARIANTS: dict[str, tuple[dict[str, object], int | None]] = {
+    # name: (dotted overrides of the agent, torch intra-op threads of the driver; None: the
+    # --torch-threads value). The driver holds the local learner (and the local env runner).
+    "base": ({}, None),
+    "t2": ({}, 2),
+    # The agent shipped 16 envs per runner until the measurements of envs32 (now shipped).
+    "envs16": ({"runners.num_envs_per_env_runner": 16}, None),
+    "envs32": ({"runners.num_envs_per_env_runner": 32}, None),
+    "envs32_t2": ({"runners.num_envs_per_env_runner": 32}, 2),
+    # One remote env runner (its own process, one thread as Ray sets it), learner with 2 threads.
+    "runner1_t2": ({"runners.num_env_runners": 1}, 2),
+    "epochs3": ({"algorithm.num_epochs": 3}, None),
+    "mb1024": ({"algorithm.minibatch_size": 1024}, None),
 }
 
 
@@ -202,8 +211,11 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:
         for name in args.variants.split(","):
-            agent = base.with_overrides(**VARIANTS[name])
+            overrides, threads = VARIANTS[name]
+            torch.set_num_threads(threads or args.torch_threads)
+            agent = base.with_overrides(**overrides)
             res = rllib_ppo(agent, str(path), args.timesteps)
+            res["torch_threads"] = torch.get_num_threads()
             ratio = ref["steps_per_s"] / res["steps_per_s"]
             cpu_ratio = ref["cpu_steps_per_s"] / res["cpu_steps_per_s"]
             print(f"RLlib PPO [{name}]: {res['steps_per_s']:,.0f} env-steps/s wall, "
