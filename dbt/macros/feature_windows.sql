@@ -34,3 +34,11 @@
             "var series_choice must be 'longest_run' or 'priority', not '" ~ choice ~ "'") }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- The sessions the data tests read: on an incremental `tradewind features build`, the ones it
+    can have rewritten (ops.feature_test_scope, set by the runner, migration 050); on any other
+    build every session ('-infinity'). dbt_project.yml applies the same predicate to the
+    session-keyed generic tests as their `where`. -#}
+{% macro in_test_scope(column) -%}
+    {{ column }} >= (select tests_from from ops.feature_test_scope)
+{%- endmacro %}

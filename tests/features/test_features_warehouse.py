@@ -382,3 +382,55 @@ def test_analyst_examples_run(built, path):
         rows = read_frame(url, sql)
         # The real fixture has no gaps, so the gap report is rightly empty on it.
         assert len(rows) or path.name == "04_missing_sessions.sql", f"{path.name}: no rows"
+
+
+def test_incremental_build_tests_only_the_sessions_it_can_rewrite(fresh, built):
+    """On a built warehouse an incremental build skips the unit tests and runs the data tests on
+    the sessions from two NYSE sessions before the earliest new bar (what it can rewrite); any
+    other dbt run tests all history again."""
+    import exchange_calendars as xcals
+
+    from tradewind.features.runner import (
+        FeatureBuildError,
+        reset_test_scope,
+        run_dbt,
+        set_test_scope,
+    )
+
+    # The history was loaded two days ago, its last session (2010-12-31) yesterday, and built
+    # then; now a new session arrives. The scope allows an hour before the newest bar built for
+    # loads whose transactions overlap a build, so it starts two sessions before yesterday's.
+    for table in ("raw.bars_daily", "features_intermediate.int_daily_bars"):
+        execute(
+            fresh,
+            f"update {table} set ingested_at = ingested_at - case when session = '2010-12-31' "
+            "then interval '1 day' else interval '2 days' end",
+        )
+    last = read_frame(fresh, "select * from raw.bars_daily where session = '2010-12-31'")
+    copy_bars(fresh, last.assign(session=NEW_SESSION))
+    two_before = xcals.get_calendar("XNYS").sessions_window(pd.Timestamp("2010-12-31"), -3)[0]
+    assert set_test_scope(fresh) == two_before.date() == date(2010, 12, 29)
+    reset_test_scope(fresh)
+
+    # A defect in a row the build does not rewrite, before the scope: not judged by this run...
+    old = ("AAPL", date(2010, 3, 1))
+    bad = "update features.daily_features set lr_close = 'infinity' where symbol = %s and session = %s"
+    execute(fresh, bad, old)
+    result = build(url=fresh, target_path=built["target"])
+    kinds = {n["resource_type"].split(".")[-1].lower() for n in result.nodes}
+    assert "test" in kinds and "unit_test" not in kinds and "seed" not in kinds
+    scope = read_frame(fresh, "select tests_from::text as d from ops.feature_test_scope")
+    assert scope["d"].tolist() == ["-infinity"]
+    # ...but by any build or test run outside the runner's incremental build (all history).
+    with pytest.raises(FeatureBuildError, match="is_finite_daily_features_lr_close"):
+        run_dbt(["test", "--select", "daily_features"], url=fresh, target_path=built["target"])
+
+    # A defect inside the scope (the session before the newest one) fails the incremental build.
+    execute(
+        fresh,
+        "update features.daily_features set lr_close = 0 where symbol = %s and session = %s",
+        old,
+    )
+    execute(fresh, bad, ("AAPL", date(2010, 12, 31)))
+    with pytest.raises(FeatureBuildError, match="is_finite_daily_features_lr_close"):
+        build(url=fresh, target_path=built["target"])

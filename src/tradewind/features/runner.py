@@ -236,23 +236,96 @@ def build(
     """``dbt build`` of the feature warehouse: seeds, models, data and unit tests.
 
     An incremental build of everything skips the seed when the warehouse already holds exactly
-    the seed file (:func:`seed_is_loaded`).
+    the seed file (:func:`seed_is_loaded`); on a warehouse already built it also skips dbt's unit
+    tests and limits the session-keyed data tests to the sessions it can rewrite
+    (:func:`set_test_scope`). Full builds and the first build run every test on all history.
 
     For Airflow and ``make demo``: ``tradewind.features.build()`` after ingestion. Raises
     :class:`FeatureBuildError` (a ``WarehouseError``) with dbt's message when anything fails.
     """
     args = ["build"]
+    scoped = False
     if full_refresh:
         args.append("--full-refresh")
-    elif not select and seed_is_loaded(url or _warehouse_url(), get_settings().dbt_project_dir):
-        # Reloading an unchanged 10k-row seed is a fixed cost of every daily run.
-        args += ["--exclude", "resource_type:seed"]
+    elif not select:
+        url = url or _warehouse_url()
+        excluded = []
+        if seed_is_loaded(url, get_settings().dbt_project_dir):
+            # Reloading an unchanged 10k-row seed is a fixed cost of every daily run.
+            excluded.append("resource_type:seed")
+        scoped = set_test_scope(url) is not None
+        if scoped:
+            # An incremental run on a built warehouse. dbt's unit tests check the SQL on fixed
+            # rows, not the data: the first build, every full build and CI run them; a daily
+            # run would only pay their ~1 s each again.
+            excluded.append("resource_type:unit_test")
+        if excluded:
+            args += ["--exclude", *excluded]
     if select:
         args += ["--select", *([select] if isinstance(select, str) else select)]
         # Only tests whose every parent is built in this run (or upstream of it): a test joining
         # daily_features with a model left out would otherwise judge a stale table.
         args += ["--indirect-selection", "buildable"]
-    return run_dbt(args, url=url, vars=vars, target_path=target_path, threads=threads)
+    try:
+        return run_dbt(args, url=url, vars=vars, target_path=target_path, threads=threads)
+    finally:
+        if scoped:
+            reset_test_scope(url)
+
+
+TEST_SCOPE_TABLE = "ops.feature_test_scope"  # migration 050; read by the tests' `where`
+# Loads whose transactions overlap can commit a bar stamped before the newest one already built
+# (the minute rollups' var minute_ingest_slack covers the same case).
+INGEST_SLACK = "1 hour"
+
+
+def set_test_scope(url: str):
+    """Before an incremental build: limit the session-keyed data tests to the sessions the build
+    can rewrite, i.e. from two sessions (the labels' T+1, T+2) before the earliest bar ingested
+    since the bars were last built (less INGEST_SLACK), or the last session when nothing is new.
+    Returns that session, or None (nothing built yet, or no migration 050: every session is
+    tested). A bar deleted since the last build is not seen here: its rows are rebuilt, and
+    tested on the next full build."""
+    import psycopg
+
+    from tradewind.db import connect
+
+    try:
+        with connect(url) as conn:
+            row = conn.execute(
+                f"""
+                with built as (
+                    select max(ingested_at) as at from features_intermediate.int_daily_bars
+                ),
+                first_new as (
+                    select coalesce(
+                        (select min(session) from raw.bars_daily, built
+                         where ingested_at > built.at - interval '{INGEST_SLACK}'),
+                        (select max(session) from features_intermediate.int_daily_bars)
+                    ) as session
+                    from built where built.at is not null
+                )
+                update {TEST_SCOPE_TABLE} set tests_from = coalesce((
+                    select s.session from features_intermediate.int_sessions as s
+                    where s.session < f.session order by s.session desc offset 1 limit 1
+                ), '-infinity'), set_at = now()
+                from first_new as f
+                returning tests_from
+                """
+            ).fetchone()
+            conn.commit()
+    except psycopg.Error:
+        return None
+    return row[0] if row else None
+
+
+def reset_test_scope(url: str) -> None:
+    """After the build: any later build (plain dbt, cosmos) tests every session again."""
+    from tradewind.db import connect
+
+    with connect(url) as conn:
+        conn.execute(f"update {TEST_SCOPE_TABLE} set tests_from = '-infinity', set_at = now()")
+        conn.commit()
 
 
 def _warehouse_url() -> str:
