@@ -4,7 +4,10 @@ reuse (same trained run, version, signals and orders).
 
 Times exactly the two ``tradewind demo`` processes (start to exit, including Python start-up);
 the per-step seconds are the demo's own summary table. Also reports the machine's load average
-at the start and end, since the machine is shared.
+at the start and end, since the machine is shared, and whether the second run really reused the
+first run's training (the demo reuses a run only for the same code version: a commit landing in
+the checkout between the two runs makes the second one retrain, and its time is then no reuse
+figure).
 
     DATABASE_URL=postgresql://tradewind@127.0.0.1:54339/postgres .venv/bin/python benchmarks/demo.py
 
@@ -64,16 +67,21 @@ def main() -> None:
                 wall = time.monotonic() - t0
                 if proc.returncode != 0:
                     sys.exit(f"run {i} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-                runs.append({"wall_s": round(wall, 1), "steps_s": _steps(proc.stdout)})
+                runs.append({"wall_s": round(wall, 1), "steps_s": _steps(proc.stdout),
+                             "reused_training": "reused run " in proc.stdout})  # fmt: skip
                 print(f"run {i}: {wall:.1f}s  {runs[-1]['steps_s']}", flush=True)
     finally:
         with psycopg.connect(_with_db(args.server, "postgres"), autocommit=True) as c:
             c.execute(f"drop database if exists {db} with (force)")
     first, second = runs[0]["wall_s"], runs[1]["wall_s"]
     print(f"second run / first run: {second / first:.3f}")
+    if not runs[1]["reused_training"]:
+        print("!! the second run retrained (the code version changed between the runs?): "
+              "its time is not a reuse figure", flush=True)  # fmt: skip
     print(json.dumps({
         "benchmark": "demo", "first_s": first, "second_s": second,
-        "second_vs_first": round(second / first, 3), "runs": runs, "cpus": os.cpu_count(),
+        "second_vs_first": round(second / first, 3),
+        "second_reused_training": runs[1]["reused_training"], "runs": runs, "cpus": os.cpu_count(),
         "loadavg_start": [round(x, 1) for x in load_start],
         "loadavg_end": [round(x, 1) for x in os.getloadavg()],
     }))  # fmt: skip
