@@ -148,23 +148,23 @@ TIMED = ("ingest_daily_bars", "generate_signals")
 
 
 def _drop_scheduled(airflow: LiveAirflow) -> list[str]:
-    """Delete the timetable's runs of the switched-on DAGs. Unpausing a DAG on the NYSE timetable
-    schedules its newest closed session (today's, catchup is off) once the DAG processor has
-    re-parsed it: not the test's day, and with max_active_runs=1 it would hold back the
-    Asset-triggered run. Deleted as an operator would in the UI (marked failed, then deleted)."""
-    deleted = []
+    """Mark failed the timetable's runs of the switched-on DAGs. Unpausing a DAG on the NYSE
+    timetable schedules its newest closed session (today's: catchup is off) once the DAG
+    processor has re-parsed it: not the test's day, and with max_active_runs=1 it would hold
+    back the Asset-triggered run. Marked failed as an operator would in the UI."""
+    failed = []
     for dag_id in TIMED:
         if dag_id in _UNPAUSED:
             for run in airflow.runs(dag_id):
-                if run["run_type"] == "scheduled":
-                    airflow.delete_run(dag_id, run["dag_run_id"])
-                    deleted.append(f"{dag_id}/{run['dag_run_id']}")
-    return deleted
+                if run["run_type"] == "scheduled" and run["state"] != "failed":
+                    airflow.fail_run(dag_id, run["dag_run_id"])
+                    failed.append(f"{dag_id}/{run['dag_run_id']}")
+    return failed
 
 
 def _unpause(airflow: LiveAirflow, dag_ids: list[str]) -> None:
     """Unpause, then wait (bounded) for the timetable's catch-up run of each timed DAG switched
-    on here and delete it before the test starts anything."""
+    on here and mark it failed before the test starts anything."""
     new = [d for d in dag_ids if d not in _UNPAUSED]
     for dag_id in new:
         airflow.set_paused(dag_id, False)
@@ -193,7 +193,7 @@ def test_asset_events_alone_run_the_days_chain(live, warehouse, market):
             dag_id, 1, run_type="asset_triggered", on_poll=lambda: _drop_scheduled(live)
         )
         # Asset events alone started them: no other run (the timetable's catch-up runs of the
-        # timed DAGs are deleted, see _drop_scheduled).
+        # timed DAGs are marked failed, see _drop_scheduled).
         types = [r["run_type"] for r in live.runs(dag_id) if r["run_type"] != "scheduled"]
         assert types == ["asset_triggered"], live.runs(dag_id)
         runs[dag_id] = done[0]
@@ -327,7 +327,7 @@ def test_grid_screenshot_after_the_chain(live, ci_skip):
             shutil.copy(shot, DOCS_IMG / shot.name)
 
 
-def _backfill_done(live: LiveAirflow, count: int, timeout: float = 900) -> list[dict]:
+def _backfill_done(live: LiveAirflow, count: int, timeout: float = 1800) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:
         backfills = live.api("GET", "/backfills?dag_id=generate_signals&limit=100")["backfills"]
