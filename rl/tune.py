@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tradewind.rl.agents import AGENTS_DIR, AgentConfig, AgentConfigError, load_agent
+from tradewind.rl.train import TrainingInterrupted
 
 SAMPLERS = ("grid", "choice", "uniform", "loguniform", "randint", "qrandint")
 
@@ -149,6 +150,10 @@ def scheduler(sweep: SweepConfig):
     )
 
 
+class TrialStopped(TrainingInterrupted):
+    """The scheduler stopped this trial (raised from ``report`` inside the trial function)."""
+
+
 def run_sweep_trials(
     sweep: SweepConfig,
     trial: Callable[[dict[str, Any], Callable[[Mapping[str, Any]], None]], None],
@@ -167,9 +172,19 @@ def run_sweep_trials(
 
         def report(metrics: Mapping[str, Any]) -> None:
             checks["n"] += 1
-            tune.report({**metrics, "checks": checks["n"]})
+            try:
+                tune.report({**metrics, "checks": checks["n"]})
+            except SystemExit:
+                # Tune ends a trial its scheduler stops with sys.exit(0) inside report(); as an
+                # interruption the trainer stops like on Ctrl-C and the run is not "failed".
+                raise TrialStopped(
+                    f"stopped by the scheduler after {checks['n']} check(s)"
+                ) from None
 
-        trial(dict(config), report)
+        try:
+            trial(dict(config), report)
+        except TrialStopped:
+            return  # the end Tune asked for
 
     started = False
     if not ray.is_initialized():

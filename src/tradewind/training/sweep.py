@@ -77,7 +77,9 @@ def run_sweep(
         row["status"] = "no run"
         if row["run_id"]:
             run = get_run(db_url, row["run_id"])
-            if run.status == "running":  # killed by the scheduler: close its record
+            # Stopped by the scheduler: still running if its process was killed, "aborted"
+            # (recorded as an interruption) if it stopped in report(); say why.
+            if run.status in ("running", "aborted"):
                 finish_run(db_url, run.run_id, "aborted", error="stopped early by the "
                            f"{sweep.scheduler.type} scheduler after {row['checks']} check(s)")  # fmt: skip
                 run = get_run(db_url, row["run_id"])

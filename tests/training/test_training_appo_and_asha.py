@@ -1,0 +1,145 @@
+"""The second algorithm and the sweep scheduler, end to end through ``tradewind train|tune``.
+
+- APPO (``algorithm.name: APPO``, as in ``rl/agents/dow30_appo.yaml``) trains a tiny agent from
+  the warehouse's feature marts through the same ``tradewind train`` entry point as PPO, with a
+  remote env runner (APPO samples asynchronously); ``load_policy`` on the run's artifact folder
+  gives the trained APPO module's policy: compared with RLlib's own checkpoint of the module
+  (``RLModule.from_checkpoint`` and the softmax score -> weight rule in numpy), off the uniform
+  start and within the few asynchronous updates between the validation check and the checkpoint.
+- ASHA (``scheduler: {type: asha}``) stops a trial that cannot do well early: a two-point grid,
+  run one trial after the other, over the cost rate. The first trial pays 10 bp; the second pays
+  500 bp (5 % of every unit of turnover), so its first validation check, which starts from cash,
+  loses 5 % on the first day whatever the network learned: its validation Sharpe is far below
+  the first trial's (a deterministic gap, not a matter of which learning rate got lucky on a
+  few months of data). At its first rung ASHA compares it with the first trial's score there
+  and stops it: recorded ``aborted`` ("stopped early by the asha scheduler"), with fewer
+  iterations than the best trial, which ran to the end of its budget.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+import yaml
+from psycopg.rows import dict_row
+from test_training_artifacts import _reference_weights
+from training_helpers import write_agent
+from typer.testing import CliRunner
+
+pytestmark = pytest.mark.integration
+
+
+def _runs(url: str) -> list[dict]:
+    with psycopg.connect(url) as c, c.cursor(row_factory=dict_row) as cur:
+        cur.execute("select * from ml.training_runs order by started_at")
+        return cur.fetchall()
+
+
+@pytest.mark.slow  # ~1 min: APPO starts a remote env runner actor
+def test_appo_trains_end_to_end_and_loads_as_a_policy(warehouse: str, tmp_path: Path) -> None:
+    import torch
+    from ray.rllib.core.columns import Columns
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from tradewind.cli import app
+    from tradewind.rl.artifacts import load_policy
+    from tradewind.rl.data import MarketData
+    from tradewind.rl.env import PortfolioEnv
+    from tradewind.rl.model import EIIEAPPOModule
+
+    agent_file = write_agent(
+        tmp_path / "tiny_appo.yaml",
+        **{"algorithm.name": "APPO", "algorithm.clip_param": 0.2,
+           "runners.num_env_runners": 1, "runners.rollout_fragment_length": 16,
+           "early_stopping.eval_every": 100},  # one validation check, at the end
+    )  # fmt: skip
+    result = CliRunner().invoke(app, ["train", str(agent_file), "--no-register"])
+    assert result.exit_code == 0, result.output
+    assert "iter    1" in result.output and "steps/s" in result.output
+
+    [row] = _runs(warehouse)
+    assert row["status"] == "succeeded" and row["error"] is None
+    assert row["config"]["algorithm"]["name"] == "APPO"
+    assert row["progress"]["timesteps"] >= 1024
+    out = Path(row["artifact_uri"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["algorithm"] == "APPO" and manifest["selected_checkpoint"] == "policy/best.pt"
+
+    # The reference: RLlib's checkpoint of the learner's APPO module at the end of training.
+    ckpt = out / manifest["last_checkpoint"] / "learner_group/learner/rl_module/default_policy"
+    reference = RLModule.from_checkpoint(str(ckpt))
+    assert isinstance(reference, EIIEAPPOModule)
+
+    policy = load_policy(out)
+    assert list(policy.symbols) == manifest["symbols"]
+    data = MarketData.load(out / "data.npz")
+    env = PortfolioEnv(data, policy.agent.env_config("validation"))
+    obs, _ = env.reset()
+    rows = []
+    for _ in range(30):
+        rows.append(obs)
+        obs, *_ = env.step(np.r_[np.ones(len(data.symbols)), 0.0])
+    batch = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+    with torch.no_grad():
+        scores = reference.forward_inference(
+            {Columns.OBS: {k: torch.as_tensor(v.copy()) for k, v in batch.items()}}
+        )[Columns.ACTION_DIST_INPUTS].numpy()
+    n = len(data.symbols)
+    expected = _reference_weights(scores[:, : n + 1], batch["listed"], 5.0)
+    got = policy.batch(batch)
+    uniform = np.full_like(expected, 1.0 / (n + 1))
+    # APPO's updates moved the policy off its uniform start (the score head starts at zero).
+    moved = np.abs(expected - uniform).max()
+    assert moved > 1e-3
+    # APPO's learner keeps updating asynchronously between the validation check (which chose
+    # best.pt) and the checkpoint written after it, so the two may differ by a few updates:
+    # the loaded policy is the trained one, far closer to RLlib's end state than to the start.
+    assert np.abs(got - expected).max() < 0.5 * moved
+    assert np.abs(got - uniform).max() > 0.5 * moved
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_asha_stops_a_hopeless_trial_early(warehouse: str, tmp_path: Path) -> None:
+    from tradewind.cli import app
+
+    agent_file = write_agent(
+        tmp_path / "asha.yaml",
+        **{"algorithm.lr": 0.0003, "budget.timesteps": 3072, "early_stopping.eval_every": 2,
+           "checkpoint.every_iterations": 2},  # 6 iterations of 512 steps: 3 validation checks
+    )  # fmt: skip
+    good, bad = 10, 500
+    sweep_file = tmp_path / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump({
+        "agent": str(agent_file),
+        "metric": "sharpe",
+        "num_samples": 1,
+        "max_concurrent": 1,  # one after the other, in grid order: 10 bp first
+        "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2},
+        "register_best": False,
+        "space": {"costs.fixed_bps": {"grid": [good, bad]}},
+    }))  # fmt: skip
+    result = CliRunner().invoke(app, ["tune", str(sweep_file)])
+    assert result.exit_code == 0, result.output
+
+    rows = {r["config"]["costs"]["fixed_bps"]: r for r in _runs(warehouse)}
+    assert set(rows) == {good, bad}
+    learner, stuck = rows[good], rows[bad]
+    assert learner["status"] == "succeeded"
+    assert learner["progress"]["timesteps"] == 3072
+    good_checks = learner["metrics"]["validation_history"]
+    assert len(good_checks) == 3
+
+    assert stuck["status"] == "aborted", result.output
+    assert "stopped early by the asha scheduler" in stuck["error"]
+    # Stopped at its first rung (one validation check), before the budget ran out.
+    assert stuck["progress"]["timesteps"] < 3072
+    assert stuck["progress"]["iteration"] < learner["progress"]["iteration"]
+    # Why: at that rung its validation score was below the learner's first-check score.
+    # (its progress record of the checked iteration: an aborted run stores no final metrics)
+    assert stuck["progress"]["iteration"] == 2 and stuck["progress"]["validation"] is not None
+    assert stuck["progress"]["validation"] < good_checks[0]["score"]
+    assert f"best trial: run {learner['run_id']}" in result.output
