@@ -1,4 +1,5 @@
 {{ config(materialized='table', post_hook='analyze {{ this }}',
+          pre_hook="{{ tradewind.feature_model_settings() }}",
           indexes=[{'columns': ['symbol', 'session'], 'unique': true}]) }}
 -- One daily bar per symbol per session: the bar of the highest-priority source
 -- (var source_priority) among those that delivered one. Grain: (symbol, session).

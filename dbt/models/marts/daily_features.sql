@@ -4,6 +4,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     indexes=[{'columns': ['symbol', 'session'], 'unique': true}, {'columns': ['session']}],
+    pre_hook="{{ tradewind.feature_model_settings() }}",
 ) }}
 {#-
 Daily features. Grain: one row per symbol per session on which the symbol has a bar.
@@ -160,23 +161,24 @@ rolling as (
         -- that way it is exact, so equal price ratios give equal means (and equal ranks).
         ln(close / close_back_{{ n }}) / {{ n }}            as ret_mean_{{ n }},
         case when count(lr_close) over w{{ n }} = {{ n }}
-            then stddev_samp(lr_close) over w{{ n }} end    as vol_{{ n }},
+            then {{ tradewind.exact_moving('stddev_samp', 'lr_close', 'w' ~ n) }} end as vol_{{ n }},
         {%- endfor %}
         {%- for n in ma_windows %}
         case when count(close) over w{{ n }} = {{ n }}
-            then close / avg(close) over w{{ n }} end       as ma_ratio_{{ n }},
+            then close / {{ tradewind.exact_moving('avg', 'close', 'w' ~ n) }} end as ma_ratio_{{ n }},
         {%- endfor %}
         case when count(volume) over w{{ volume_window }} = {{ volume_window }}
-                  and avg(volume) over w{{ volume_window }} > 0
-            then volume / avg(volume) over w{{ volume_window }}
+                  and {{ tradewind.exact_moving('avg', 'volume', 'w' ~ volume_window) }} > 0
+            then volume / {{ tradewind.exact_moving('avg', 'volume', 'w' ~ volume_window) }}
         end                                                 as volume_ratio_{{ volume_window }},
         -- RSI over log changes with simple sums (Cutler): a finite window, so a bar affects
         -- rsi only `rsi_window` bars ahead. 50 when the window holds no change at all. The
-        -- ratio is taken first: gains <= moves holds in floating point, so rsi <= 100 exactly.
+        -- ratio is taken first: the sums are exact and the cast to float8 is monotone, so
+        -- gains <= moves holds after it, and rsi <= 100 exactly.
         case when count(lr_close) over w{{ rsi_window }} = {{ rsi_window }} then
-            case when sum(abs(lr_close)) over w{{ rsi_window }} = 0 then 50.0
-                else 100.0 * (sum(greatest(lr_close, 0.0)) over w{{ rsi_window }}
-                              / sum(abs(lr_close)) over w{{ rsi_window }})
+            case when {{ tradewind.exact_moving('sum', 'abs(lr_close)', 'w' ~ rsi_window) }} = 0 then 50.0
+                else 100.0 * ({{ tradewind.exact_moving('sum', 'greatest(lr_close, 0.0)', 'w' ~ rsi_window) }}
+                              / {{ tradewind.exact_moving('sum', 'abs(lr_close)', 'w' ~ rsi_window) }})
             end
         end                                                 as rsi_{{ rsi_window }}
     from changes

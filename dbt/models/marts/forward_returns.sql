@@ -4,6 +4,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     indexes=[{'columns': ['symbol', 'session'], 'unique': true}, {'columns': ['session']}],
+    pre_hook="{{ tradewind.feature_model_settings() }}",
 ) }}
 {#-
 Forward labels, for rewards and evaluation only: never join them into an observation.
