@@ -133,6 +133,8 @@ def main() -> None:
         "machine": platform.machine(),
         # The machine is shared: the load says how far the seconds are from an idle machine's.
         "load_average_1m_at_start": round(os.getloadavg()[0], 1),
+        # The dbt project measured (TRADEWIND_DBT_PROJECT_DIR: e.g. an older copy, for "before").
+        "dbt_project": str(settings.dbt_project_dir),
     }
     try:
         bars, total = read_yahoo(args.data)
@@ -181,6 +183,11 @@ def main() -> None:
         run = json.loads((target / "run_results.json").read_text())
         figures["cli_incremental_dbt_elapsed_s"] = round(float(run["elapsed_time"]), 2)
         figures["cli_incremental_dbt_nodes"] = len(run["results"])
+        # Where dbt's part of the daily run goes: its slowest nodes, seconds each.
+        slowest = sorted(run["results"], key=lambda r: -float(r["execution_time"]))[:8]
+        figures["cli_incremental_slowest_nodes"] = {
+            r["unique_id"].split(".", 2)[-1]: round(float(r["execution_time"]), 2) for r in slowest
+        }
         figures["cli_incremental_partial_parse"] = "Unable to do partial parsing" not in proc.stdout
         # Start-up alone: the same process up to the command's help (imports, no dbt run).
         help_cli = [*cli, "--help"]

@@ -13,14 +13,83 @@ import time
 from collections.abc import Callable
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
+
+# Subcommands that live in their own modules, and the top-level names each registers. The
+# modules import pandas, gymnasium, Ray... (seconds of start-up), so a run imports only the module
+# of the command it calls; `tradewind --help` or a name not listed here imports them all. The
+# commands themselves (names, options, help) are defined only in their modules: this table
+# decides what to import, never what a command is (tests/features/test_cli_lazy_registration.py
+# checks it matches).
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "tradewind.ingest.cli": ("ingest",),
+    "tradewind.features.cli": ("features",),
+    "tradewind.training.cli": ("train", "tune", "runs"),
+    "tradewind.registry.cli": ("models", "evaluate"),
+    "tradewind.signals.cli": ("signals",),
+    "tradewind.trading.cli": ("rebalance", "reconcile", "broker"),
+    "tradewind.dashboard.cli": ("dashboard",),
+    "tradewind.emulator.cli": ("emulator",),
+}
+
+
+def module_commands(module: str) -> dict[str, click.Command] | None:
+    """The click commands `module.register` defines, by name (None when the module is absent)."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
+    scratch = typer.Typer()
+
+    # A callback keeps typer from collapsing a single registered command into the app itself.
+    @scratch.callback()
+    def _group() -> None:
+        pass
+
+    mod.register(scratch)
+    return dict(typer.main.get_command(scratch).commands)  # type: ignore[attr-defined]
+
+
+class _LazyCommands(TyperGroup):
+    """The root group: loads a command module the first time one of its names is needed."""
+
+    _loaded: set[str]
+
+    def _load(self, modules) -> None:
+        loaded = self.__dict__.setdefault("_loaded", set())
+        for module in modules:
+            if module in loaded:
+                continue
+            loaded.add(module)
+            for name, cmd in (module_commands(module) or {}).items():
+                self.add_command(cmd, name)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            owners = [m for m, names in COMMAND_MODULES.items() if cmd_name in names]
+            self._load(owners or COMMAND_MODULES)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load(COMMAND_MODULES)
+        names = super().list_commands(ctx)
+        # Typer lists an app's single commands before its groups: the order of an eager build.
+        return sorted(names, key=lambda n: isinstance(self.commands[n], TyperGroup))
+
 
 app = typer.Typer(
     help="tradewind: daily batch deep-RL portfolio system for US equities.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=_LazyCommands,
 )
 db_app = typer.Typer(help="The PostgreSQL/TimescaleDB warehouse.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -255,29 +324,3 @@ def print_demo_summary(report, total_s: float) -> None:
     console.print(f"dashboard: [bold]tradewind dashboard[/] then http://{s.dashboard_host}:{s.dashboard_port}/",
                   highlight=False)  # fmt: skip
     console.rule(f"demo finished in {total_s:.1f}s")
-
-
-def _register_optional_commands() -> None:
-    """Subcommands that live in their own modules register themselves here."""
-    import importlib
-
-    for module in (
-        "tradewind.ingest.cli",
-        "tradewind.features.cli",
-        "tradewind.training.cli",
-        "tradewind.registry.cli",
-        "tradewind.signals.cli",
-        "tradewind.trading.cli",
-        "tradewind.dashboard.cli",
-        "tradewind.emulator.cli",
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name == module:
-                continue
-            raise
-        mod.register(app)
-
-
-_register_optional_commands()
