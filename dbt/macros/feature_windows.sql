@@ -63,3 +63,23 @@
     set local work_mem = '{{ var("feature_work_mem") }}';
     set local extra_float_digits = 1
 {%- endmacro %}
+
+{#- The sum of a running exact sum's last n terms in the series (window by_series): exact,
+    because numeric addition is, so it does not depend on where the running sum started (an
+    incremental build equals a full refresh). Rounded to a fixed scale (var exact_scale; values
+    enter as shortest round-trip decimals, at most 17 significant digits) so that the digits the
+    later division and square root keep depend on the value only, not on the running sum's
+    history. -#}
+{% macro trailing_sum(cumulative, n, scale=none) -%}
+    round({{ cumulative }} - coalesce(lag({{ cumulative }}, {{ n }}) over by_series, 0),
+          {{ scale if scale is not none else var('exact_scale') }})
+{%- endmacro %}
+
+{#- The series holds the symbol's last n bars (and, with a running count, n non-null values
+    among them): what count(x) = n over a trailing(n) frame tests. -#}
+{% macro trailing_complete(cumulative_count, n) -%}
+    coalesce(lag(bar_index, {{ n - 1 }}) over by_series = bar_index - {{ n - 1 }}, false)
+    {%- if cumulative_count is not none %}
+    and {{ cumulative_count }} - coalesce(lag({{ cumulative_count }}, {{ n }}) over by_series, 0) = {{ n }}
+    {%- endif %}
+{%- endmacro %}

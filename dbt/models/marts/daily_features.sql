@@ -32,7 +32,6 @@ runs over a bounded frame in a fixed row order.
 {%- set volume_window = var('volume_ma_window') -%}
 {%- set rsi_window = var('rsi_window') -%}
 {%- set lookback = tradewind.feature_lookback() -%}
-{%- set trailing_sizes = (return_windows + ma_windows + [volume_window, rsi_window]) | unique | list -%}
 {#- Referenced outside the is_incremental() branch so dbt records the dependency at parse time. -#}
 {%- set price_bars = ref('int_daily_bars') -%}
 
@@ -152,40 +151,69 @@ changes as (
     from linked
 ),
 
-rolling as (
+-- Running exact sums over the series (numeric: see macro trailing_sum): the rolling windows
+-- below are differences of them, so every window costs the same two lags, whatever its length.
+exact as (
     select
         changes.*,
+        lr_close::text::numeric                             as lr_close_x,
+        close::text::numeric                                as close_x,
+        volume::text::numeric                               as volume_x
+    from changes
+),
+
+cumulative as (
+    select
+        exact.*,
+        count(lr_close) over upto                           as cum_n_lr_close,
+        count(volume) over upto                             as cum_n_volume,
+        sum(lr_close_x) over upto                           as cum_lr_close,
+        sum(lr_close_x * lr_close_x) over upto              as cum_lr_close_sq,
+        sum(abs(lr_close_x)) over upto                      as cum_lr_close_abs,
+        sum(greatest(lr_close_x, 0)) over upto              as cum_lr_close_gain,
+        sum(close_x) over upto                              as cum_close,
+        sum(volume_x) over upto                             as cum_volume
+    from exact
+    window upto as ({{ tradewind.series_window() }} rows between unbounded preceding and current row)
+),
+
+rolling as (
+    select
+        cumulative.*,
         bar_index - run_start + 1                           as run_bars,
         {%- for n in return_windows %}
         -- The mean of the last n log changes telescopes to ln(close_T / close_{T-n}) / n; taken
         -- that way it is exact, so equal price ratios give equal means (and equal ranks).
         ln(close / close_back_{{ n }}) / {{ n }}            as ret_mean_{{ n }},
-        case when count(lr_close) over w{{ n }} = {{ n }}
-            then {{ tradewind.exact_moving('stddev_samp', 'lr_close', 'w' ~ n) }} end as vol_{{ n }},
+        -- Sample standard deviation as PostgreSQL's numeric stddev_samp computes it, from the
+        -- window's exact sums.
+        case when {{ tradewind.trailing_complete('cum_n_lr_close', n) }} then sqrt(
+            ({{ n }} * {{ tradewind.trailing_sum('cum_lr_close_sq', n, 2 * var('exact_scale')) }}
+             - {{ tradewind.trailing_sum('cum_lr_close', n) }} ^ 2) / {{ n * (n - 1) }}
+        )::double precision end                             as vol_{{ n }},
         {%- endfor %}
         {%- for n in ma_windows %}
-        case when count(close) over w{{ n }} = {{ n }}
-            then close / {{ tradewind.exact_moving('avg', 'close', 'w' ~ n) }} end as ma_ratio_{{ n }},
+        case when {{ tradewind.trailing_complete(none, n) }}
+            then close / ({{ tradewind.trailing_sum('cum_close', n) }} / {{ n }})::double precision
+        end                                                 as ma_ratio_{{ n }},
         {%- endfor %}
-        case when count(volume) over w{{ volume_window }} = {{ volume_window }}
-                  and {{ tradewind.exact_moving('avg', 'volume', 'w' ~ volume_window) }} > 0
-            then volume / {{ tradewind.exact_moving('avg', 'volume', 'w' ~ volume_window) }}
+        case when {{ tradewind.trailing_complete('cum_n_volume', volume_window) }}
+                  and {{ tradewind.trailing_sum('cum_volume', volume_window) }} > 0
+            then volume / ({{ tradewind.trailing_sum('cum_volume', volume_window) }}
+                           / {{ volume_window }})::double precision
         end                                                 as volume_ratio_{{ volume_window }},
         -- RSI over log changes with simple sums (Cutler): a finite window, so a bar affects
         -- rsi only `rsi_window` bars ahead. 50 when the window holds no change at all. The
         -- ratio is taken first: the sums are exact and the cast to float8 is monotone, so
         -- gains <= moves holds after it, and rsi <= 100 exactly.
-        case when count(lr_close) over w{{ rsi_window }} = {{ rsi_window }} then
-            case when {{ tradewind.exact_moving('sum', 'abs(lr_close)', 'w' ~ rsi_window) }} = 0 then 50.0
-                else 100.0 * ({{ tradewind.exact_moving('sum', 'greatest(lr_close, 0.0)', 'w' ~ rsi_window) }}
-                              / {{ tradewind.exact_moving('sum', 'abs(lr_close)', 'w' ~ rsi_window) }})
+        case when {{ tradewind.trailing_complete('cum_n_lr_close', rsi_window) }} then
+            case when {{ tradewind.trailing_sum('cum_lr_close_abs', rsi_window) }} = 0 then 50.0
+                else 100.0 * ({{ tradewind.trailing_sum('cum_lr_close_gain', rsi_window) }}::double precision
+                              / {{ tradewind.trailing_sum('cum_lr_close_abs', rsi_window) }}::double precision)
             end
         end                                                 as rsi_{{ rsi_window }}
-    from changes
-    window
-        {%- for n in trailing_sizes %}
-        w{{ n }} as ({{ tradewind.trailing(n) }}){{ "," if not loop.last }}
-        {%- endfor %}
+    from cumulative
+    window by_series as ({{ tradewind.series_window() }})
 ),
 
 -- One series per (symbol, session): all of a row's features come from it.
