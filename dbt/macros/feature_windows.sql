@@ -43,22 +43,11 @@
     {{ column }} >= (select tests_from from ops.feature_test_scope)
 {%- endmacro %}
 
-{#- A rolling sum/avg/stddev_samp of a float8 expression over a trailing frame, computed exactly.
-    PostgreSQL has no inverse transition for the float8 aggregates, so each row would re-aggregate
-    its whole frame (the cost grows with the window); over numeric, sum/avg/var/stddev have exact
-    moving-aggregate inverses: O(1) per row, and because numeric addition is exact the result
-    does not depend on where the frame's history started (an incremental build equals a full
-    refresh bit for bit). Each value enters as its shortest round-trip decimal (float8 -> text ->
-    numeric; the direct cast would keep only 15 significant digits), so only the final cast back
-    to float8 rounds. That text form needs extra_float_digits > 0: feature_model_settings pins it. -#}
-{% macro exact_moving(agg, expr, window) -%}
-    ({{ agg }}(({{ expr }})::text::numeric) over {{ window }})::double precision
-{%- endmacro %}
-
 {#- Session settings of the heavy feature models' transactions (pre_hook; `set local` ends with
     the model's transaction): memory for their sorts and hashes (var feature_work_mem; at
     PostgreSQL's default 4 MB the sorts over all bars spill to disk and the bars join becomes a
-    nested loop), and shortest-exact float8 text output, which exact_moving relies on. -#}
+    nested loop), and shortest-exact float8 text output, which daily_features' exact sums rely on
+    (float8 -> text -> numeric; the direct cast would keep only 15 significant digits). -#}
 {% macro feature_model_settings() -%}
     set local work_mem = '{{ var("feature_work_mem") }}';
     set local extra_float_digits = 1

@@ -24,8 +24,11 @@ Incremental runs (keyed on session): every (symbol, session) is compared with th
 table was built from (bars_digest covers every series' bar, plus gap_sessions). A changed, new
 or deleted bar affects the rows of its symbol from that bar to `lookback` bars later; those
 rows' sessions are recomputed whole (the cross-sectional columns depend on every symbol of the
-session) and replace the old rows. The same rows as a full refresh, bit for bit: every aggregate
-runs over a bounded frame in a fixed row order.
+session) and replace the old rows. The same rows as a full refresh, bit for bit: the rolling
+windows are differences of exact numeric running sums (the same whatever bar the scope starts
+at; fixed scale, macro trailing_sum) and every other aggregate runs over a bounded frame in a
+fixed row order. Running sums rather than one moving frame per window: PostgreSQL re-aggregates
+a float8 frame on every row, and each window frame is a pass over the rows of its own.
 -#}
 {%- set return_windows = var('return_windows') -%}
 {%- set ma_windows = var('ma_windows') -%}
@@ -153,6 +156,8 @@ changes as (
 
 -- Running exact sums over the series (numeric: see macro trailing_sum): the rolling windows
 -- below are differences of them, so every window costs the same two lags, whatever its length.
+-- Each float8 enters as its shortest round-trip decimal (text; extra_float_digits pinned by the
+-- pre_hook), so only the final cast back to float8 rounds.
 exact as (
     select
         changes.*,
