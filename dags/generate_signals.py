@@ -14,6 +14,9 @@ files (`$TRADEWIND_WEIGHTS_DIR/<model>/`, a folder or an object-store URL).
   which schedules `rebalance_paper_account`. No production model is a skip (no event).
 * Idempotent: weights are upserts and files are rewritten only when their bytes change, so a
   cleared task or a backfill run twice leaves rows and files identical.
+* **One session at a time, oldest first** (the one-slot `signals` pool): a session's weights
+  are the next session's "previous weights", so a backfill with many active runs still
+  computes the sessions in order.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from airflow.sdk import Param, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 
 from tradewind.orchestration import assets
-from tradewind.orchestration.defaults import START_DATE, default_args
+from tradewind.orchestration.defaults import SIGNALS_POOL, START_DATE, default_args
 from tradewind.orchestration.timetable import NYSESessionTimetable
 
 SIGNALS = assets.target_weights()
@@ -52,7 +55,7 @@ SIGNALS = assets.target_weights()
     },
 )
 def generate_signals():
-    @task(outlets=[SIGNALS])
+    @task(outlets=[SIGNALS], pool=SIGNALS_POOL)
     def generate(
         params=None, data_interval_end=None, triggering_asset_events=None, outlet_events=None
     ) -> dict:

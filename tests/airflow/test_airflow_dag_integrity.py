@@ -159,6 +159,8 @@ def test_model_layer_shapes_pools_params(dags):
     assert train["announce_promotion"]["upstream"] == ["evaluate_and_gate"]
     assert set(dags["train_agents"]["params"]) == {"agent", "seeds", "timesteps", "overrides"}
 
+    assert dags["generate_signals"]["tasks"]["generate"]["pool"] == "signals"
+
     rebalance = dags["rebalance_paper_account"]["tasks"]
     assert set(rebalance) == {"risk_checks", "place_orders"}
     assert rebalance["place_orders"]["upstream"] == ["risk_checks"]
@@ -182,3 +184,4 @@ def test_pools_include_training_and_trading(airflow_home):
     (result,) = AirflowRunner(airflow_home).call("setup", timeout=300)
     assert result["pools"]["ray_training"] == 1
     assert result["pools"]["alpaca_trading"] == 1
+    assert result["pools"]["signals"] == 1

@@ -27,6 +27,7 @@ import math
 import os
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 import psycopg
@@ -337,6 +338,17 @@ def _backfill_done(live: LiveAirflow, count: int, timeout: float = 1800) -> list
         time.sleep(3)
 
 
+def _assert_generated_oldest_first(live: LiveAirflow, runs: list[dict]) -> None:
+    """Each session's `generate` started after the previous session's had ended (the pool)."""
+    spans = []
+    for r in sorted(runs, key=lambda r: r["data_interval_start"]):
+        run = urllib.parse.quote(r["dag_run_id"], safe="")
+        ti = live.api("GET", f"/dags/generate_signals/dagRuns/{run}/taskInstances/generate")
+        spans.append((ti["start_date"], ti["end_date"]))
+    for (_, prev_end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start >= prev_end, spans
+
+
 def test_backfill_of_five_sessions_twice_leaves_rows_and_files_identical(live, warehouse):
     # Backfilled signals must not trade old sessions: rebalancing is paused meanwhile (as the
     # walkthrough says), so only generate_signals runs.
@@ -348,18 +360,20 @@ def test_backfill_of_five_sessions_twice_leaves_rows_and_files_identical(live, w
         "weights": "select as_of_session, model_name, model_version, symbol, weight"
         " from signals.target_weights where as_of_session between '2019-06-24' and '2019-06-28'",
     }
-    # One run at a time, oldest first: a session's weights feed the next session's decision as
-    # its "previous weights" (tradewind.signals.generate), so runs in parallel would each see
-    # whichever neighbours happened to be written already, and a second backfill (seeing all of
-    # them) would compute other weights and be refused by the published files.
+    # Airflow's default backfill concurrency (10 active runs): a session's weights feed the next
+    # session's decision as its "previous weights" (tradewind.signals.generate), and the one-slot
+    # `signals` pool makes the runs compute oldest first. Without it, runs in parallel each saw
+    # whichever neighbours happened to be written already, and the second backfill (seeing all
+    # of them) computed other weights and was refused by the published files.
     args = ["backfill", "create", "--dag-id", "generate_signals",
-            "--from-date", "2019-06-24", "--to-date", "2019-06-28", "--max-active-runs", "1"]  # fmt: skip
+            "--from-date", "2019-06-24", "--to-date", "2019-06-28"]  # fmt: skip
     live.cli(*args)
     _backfill_done(live, 1)
     runs = [r for r in live.runs("generate_signals") if r["run_type"] == "backfill"]
     sessions = sorted(r["data_interval_start"][:10] for r in runs)
     assert [r["state"] for r in runs] == ["success"] * 5, runs
     assert sessions == BACKFILL
+    _assert_generated_oldest_first(live, runs)
     first = table_checksums(warehouse, tables), _files(weights_dir)
     ends = {r["dag_run_id"]: r["end_date"] for r in runs}
     assert first[0]["weights"][0] > 0
@@ -373,5 +387,6 @@ def test_backfill_of_five_sessions_twice_leaves_rows_and_files_identical(live, w
     # The same five runs, each run once more (a later end), not five new ones.
     assert {r["dag_run_id"] for r in again} == set(ends)
     assert all(r["end_date"] > ends[r["dag_run_id"]] for r in again), (ends, again)
+    _assert_generated_oldest_first(live, again)
     second = table_checksums(warehouse, tables), _files(weights_dir)
     assert second == first

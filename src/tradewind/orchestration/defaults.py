@@ -18,11 +18,16 @@ NDL_POOL = "nasdaq_data_link_api"
 # reconcile at a time against the trading account (orders of two runs must never interleave).
 RAY_POOL = "ray_training"
 TRADING_POOL = "alpaca_trading"
+# Signal generation one session at a time: a session's weights are the next session's "previous
+# weights", and the scheduler queues a pool's waiting tasks oldest logical date first, so even a
+# backfill with many active runs computes the sessions in order (as one run after another would).
+SIGNALS_POOL = "signals"
 POOLS: dict[str, tuple[int, str]] = {
     ALPACA_POOL: (2, "Concurrent calls to the Alpaca market-data API"),
     NDL_POOL: (1, "Concurrent calls to the Nasdaq Data Link API"),
     RAY_POOL: (1, "Concurrent RLlib training runs (each uses the cores Ray is given)"),
     TRADING_POOL: (1, "Tasks talking to the trading account (rebalance, reconcile)"),
+    SIGNALS_POOL: (1, "Signal generation: one session at a time, oldest first"),
 }
 
 # First session the schedules know about; catchup is off, so this only bounds backfills.
