@@ -7,8 +7,10 @@ as tasks, all in dbt's dependency order, so a failing model or test is one red s
 
 * **Scheduled by assets**: runs when `raw.bars_daily` or `raw.bars_minute` is updated (by
   `ingest_daily_bars` / `ingest_minute_bars`), one run at a time.
-* **Outputs**: `features.daily_features`, `features.forward_returns`, ... (cosmos emits an
-  asset per model).
+* **Outputs**: `features.daily_features` and `features.forward_returns`, announced by the
+  last task, `publish_features`, once every model and every data test has passed (cosmos's own
+  per-model events are off: they fired when a model's `run` ended, before its tests, so
+  `generate_signals` could start on features a test was about to reject).
 * **Profile**: `dbt/profiles.yml`, the one analysts use; its `TRADEWIND_DBT_*` variables are
   filled when each task runs, from the `tradewind_warehouse` connection (else the settings).
 * Models are tables or incremental models keyed on (symbol, session): re-running rewrites the
@@ -20,6 +22,7 @@ without it cosmos falls back to `dbt ls`.
 
 from __future__ import annotations
 
+from airflow.sdk import task
 from cosmos import DbtDag, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import (
     ExecutionMode,
@@ -73,9 +76,19 @@ build_features = DbtDag(
         # Sources with data tests (uniqueness of raw bars) get a task of their own.
         source_rendering_behavior=SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
         enable_mock_profile=True,
+        emit_datasets=False,
     ),
     operator_args={
         "install_deps": False,
         "interceptors": [warehouse_env_interceptor],
     },
 )
+
+with build_features:
+
+    @task(outlets=[assets.daily_features(), assets.forward_returns()])
+    def publish_features() -> None:
+        """Nothing to compute: its success is the features' asset event (all upstream passed)."""
+
+    # Downstream of every leaf: all models, seeds and data tests have succeeded when it runs.
+    build_features.leaves >> publish_features()

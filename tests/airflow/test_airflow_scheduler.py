@@ -203,7 +203,9 @@ def test_asset_events_alone_run_the_days_chain(live, warehouse, market):
         "choose_source": "success", "extract_alpaca": "success", "extract_quandl": "skipped",
         "extract_csv": "skipped", "validate": "success", "load": "success",
     }  # fmt: skip
-    assert {"daily_features.run", "daily_features.test"} <= set(tasks["build_features"])
+    assert {"daily_features.run", "daily_features.test", "publish_features"} <= set(
+        tasks["build_features"]
+    )
     assert set(tasks["build_features"].values()) == {"success"}, tasks["build_features"]
     assert tasks["generate_signals"] == {"generate": "success"}
     assert tasks["rebalance_paper_account"] == {"risk_checks": "success", "place_orders": "success"}
@@ -227,6 +229,8 @@ def test_asset_events_alone_run_the_days_chain(live, warehouse, market):
     ]
     assert {e["uri"] for e in upstream} == {features_uri}, upstream
     assert {e["source_dag_id"] for e in upstream} == {"build_features"}
+    # Announced by the build's last task, after every model and data test had passed.
+    assert {e["source_task_id"] for e in upstream} == {"publish_features"}, upstream
     scheduled_on = {
         a["uri"]
         for a in live.api("GET", "/assets?dag_ids=generate_signals&limit=100")["assets"]
