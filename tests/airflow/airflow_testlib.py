@@ -24,6 +24,20 @@ PLUGINS = PROJECT_ROOT / "plugins"
 RUN_TIMEOUT = 600
 
 
+def signals_fixtures():
+    """The signal tests' conftest (bars -> dbt features -> tiny production model), loaded once
+    under its own module name: a bare ``conftest`` import would collide with this folder's."""
+    import importlib.util
+
+    folder = PROJECT_ROOT / "tests" / "signals"
+    sys.path.insert(0, str(folder))  # its own imports (signals_testlib)
+    spec = importlib.util.spec_from_file_location("signals_fixtures", folder / "conftest.py")
+    module = sys.modules.setdefault("signals_fixtures", importlib.util.module_from_spec(spec))
+    if not hasattr(module, "signals_warehouse"):
+        spec.loader.exec_module(module)
+    return module
+
+
 def airflow_base_env(home: Path) -> dict[str, str]:
     """Environment of an Airflow child process: inherited env minus any Airflow/tradewind
     settings of the developer's shell, plus the test configuration."""

@@ -8,25 +8,16 @@ each DAG is cleared and re-run: the warehouse tables and the weight files are un
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
-from airflow_testlib import table_checksums
+from airflow_testlib import signals_fixtures, table_checksums
 
 from tradewind.orchestration.connections import airflow_conn_env
-from tradewind.settings import PROJECT_ROOT
 
-# The signal tests' warehouse fixture (bars -> dbt features -> tiny production model), loaded
-# under its own module name: a bare ``conftest`` import would collide with this folder's.
-_SIGNALS = PROJECT_ROOT / "tests" / "signals"
-sys.path.insert(0, str(_SIGNALS))
-_spec = importlib.util.spec_from_file_location("signals_fixtures", _SIGNALS / "conftest.py")
-_fixtures = sys.modules.setdefault("signals_fixtures", importlib.util.module_from_spec(_spec))
-if not hasattr(_fixtures, "signals_warehouse"):
-    _spec.loader.exec_module(_fixtures)
+# The signal tests' fixtures (the tiny production agent), shared with them.
+_fixtures = signals_fixtures()
 signals_warehouse = _fixtures.signals_warehouse
 signals_db = _fixtures.signals_db
 

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib.util
 import math
 import os
-import sys
 import time
 import urllib.parse
 from pathlib import Path
@@ -33,18 +31,13 @@ from pathlib import Path
 import psycopg
 import pytest
 from airflow_live import LiveAirflow
-from airflow_testlib import table_checksums
+from airflow_testlib import signals_fixtures, table_checksums
 
 from tradewind.orchestration.connections import airflow_conn_env
 from tradewind.settings import PROJECT_ROOT
 
-# The signal tests' fixtures (the tiny production agent), under their own module name.
-_SIGNALS = PROJECT_ROOT / "tests" / "signals"
-sys.path.insert(0, str(_SIGNALS))
-_spec = importlib.util.spec_from_file_location("signals_fixtures", _SIGNALS / "conftest.py")
-_fixtures = sys.modules.setdefault("signals_fixtures", importlib.util.module_from_spec(_spec))
-if not hasattr(_fixtures, "signals_warehouse"):
-    _spec.loader.exec_module(_fixtures)
+# The signal tests' fixtures (the tiny production agent), shared with them.
+_fixtures = signals_fixtures()
 signals_warehouse = _fixtures.signals_warehouse
 
 pytestmark = [pytest.mark.airflow, pytest.mark.integration, pytest.mark.slow]
