@@ -16,8 +16,18 @@ from testdb import create_db, drop_db, temporary_db
 
 from tradewind.settings import PROJECT_ROOT, Settings
 
-TEST_HOME = PROJECT_ROOT / "var" / "test-home"
-TEST_PG_PORT = int(os.environ.get("TRADEWIND_TEST_PG_PORT", "54339"))
+# One embedded server per pytest-xdist worker ("gw0", "gw1", ...): base port + worker index, and a
+# data directory per port, so two servers never share one and no worker stops another's server.
+_DEFAULT_PG_PORT = 54339
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+TEST_PG_PORT = int(os.environ.get("TRADEWIND_TEST_PG_PORT", _DEFAULT_PG_PORT)) + (
+    int(_WORKER[2:]) if _WORKER.startswith("gw") else 0
+)
+TEST_HOME = (
+    PROJECT_ROOT
+    / "var"
+    / ("test-home" if TEST_PG_PORT == _DEFAULT_PG_PORT else f"test-home-{TEST_PG_PORT}")
+)
 
 
 @pytest.fixture(scope="session")
