@@ -159,21 +159,95 @@ def rllib_ppo(agent, data_path: str, timesteps: int) -> dict[str, float]:
     t_build = time.perf_counter()
     algo = algorithm_config(agent, {**agent.env_config("train"), "data": data_path}).build_algo()
     build_s = time.perf_counter() - t_build
-    done, sample_s, learn_s = 0, 0.0, 0.0
+    # The learner phase timed exactly: RLlib's own ``timers`` are smoothed over iterations
+    # (their sum over a run is not the run's learning time). A timing wrapper on this
+    # instance's ``learner_group.update``; sampling = the rest of each iteration.
+    learn = {"s": 0.0}
+    update = algo.learner_group.update
+
+    def timed_update(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return update(*args, **kwargs)
+        finally:
+            learn["s"] += time.perf_counter() - t
+
+    algo.learner_group.update = timed_update
+    done = 0
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         while done < timesteps:
             result = algo.train()
             done += int(result["env_runners"]["num_env_steps_sampled"])
-            timers = result.get("timers", {})
-            sample_s += float(timers.get("env_runner_sampling_timer", 0.0))
-            learn_s += float(timers.get("learner_update_timer", 0.0))
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         algo.stop()
-    return {"steps": done, "wall_s": wall, "sample_s": sample_s, "learn_s": learn_s,
+    return {"steps": done, "wall_s": wall, "sample_s": wall - learn["s"], "learn_s": learn["s"],
             "steps_per_s": done / wall, "cpu_s": cpu, "cpu_steps_per_s": done / cpu,
             "build_s": build_s}  # fmt: skip
+
+
+# --------------------------------------------------------------------------- quality
+def quality(base, data: MarketData, names: list[str], seeds: list[int], timesteps: int,
+            eval_every: int) -> dict[str, object]:  # fmt: skip
+    """Validation quality of each variant at an equal env-step budget, several seeds.
+
+    Each (variant, seed) is a whole :func:`tradewind.rl.train.train` run on the synthetic
+    market (train 2008-2016; checks every ``eval_every`` iterations on validation 2017-2018,
+    the best check kept, no early stop), as ``tradewind train`` runs it. Reported per run: the
+    validation metrics of the chosen module and of the last one, next to 1/N on the same
+    window with the same costs.
+    """
+    import tempfile
+
+    from tradewind.rl.baselines import EqualWeight, run_policy
+    from tradewind.rl.env import PortfolioEnv
+    from tradewind.rl.evaluate import performance
+    from tradewind.rl.train import train
+
+    env = PortfolioEnv(data, base.env_config("validation"))
+    rec = run_policy(env, EqualWeight())
+    equal = performance(rec["log_return"].to_numpy(), rec["turnover"].to_numpy())
+    print(f"1/N on validation: sharpe {equal['sharpe']:+.3f}, total return "
+          f"{equal['total_return']:+.2%}", flush=True)  # fmt: skip
+    runs: dict[str, list[dict[str, float]]] = {}
+    for name in names:
+        overrides, _ = VARIANTS[name]
+        for seed in seeds:
+            agent = base.with_overrides(**overrides, **{
+                "seed": seed, "early_stopping.eval_every": eval_every,
+                "early_stopping.patience": 0, "checkpoint.every_iterations": 10_000})  # fmt: skip
+            t0 = time.perf_counter()
+            with tempfile.TemporaryDirectory(prefix="tw_quality_") as out:
+                res = train(agent, data, out, run_id=f"quality-{name}-{seed}",
+                            timesteps=timesteps)  # fmt: skip
+            last = res.history[-1]["metrics"] if res.history else res.validation
+            row = {"seed": seed, "timesteps": res.timesteps, "wall_s": time.perf_counter() - t0,
+                   "best_sharpe": res.validation["sharpe"],
+                   "best_total_return": res.validation["total_return"],
+                   "best_turnover": res.validation.get("mean_turnover", float("nan")),
+                   "last_sharpe": last["sharpe"], "last_total_return": last["total_return"],
+                   "checks": len(res.history)}  # fmt: skip
+            runs.setdefault(name, []).append(row)
+            print(f"[{name} seed {seed}] {res.timesteps:,} steps in {row['wall_s']:.0f}s: "
+                  f"validation sharpe best {row['best_sharpe']:+.3f} (return "
+                  f"{row['best_total_return']:+.2%}), last {row['last_sharpe']:+.3f}",
+                  flush=True)  # fmt: skip
+    summary = {}
+    for name, rows in runs.items():
+        best = np.array([r["best_sharpe"] for r in rows])
+        last = np.array([r["last_sharpe"] for r in rows])
+        summary[name] = {"best_sharpe_mean": float(best.mean()),
+                         "best_sharpe_sd": float(best.std(ddof=1)) if len(best) > 1 else 0.0,
+                         "last_sharpe_mean": float(last.mean()),
+                         "last_sharpe_sd": float(last.std(ddof=1)) if len(last) > 1 else 0.0}  # fmt: skip
+        print(f"{name}: validation sharpe of the chosen module {best.mean():+.3f} +- "
+              f"{summary[name]['best_sharpe_sd']:.3f} (sd over {len(rows)} seeds), last "
+              f"{last.mean():+.3f} +- {summary[name]['last_sharpe_sd']:.3f}", flush=True)  # fmt: skip
+    return {"equal_weight_validation": {k: round(v, 4) for k, v in equal.items()},
+            "runs": {n: [{k: round(float(v), 4) for k, v in r.items()} for r in rows]
+                     for n, rows in runs.items()},
+            "summary": {n: {k: round(v, 4) for k, v in d.items()} for n, d in summary.items()}}  # fmt: skip
 
 
 def main() -> None:
@@ -184,12 +258,28 @@ def main() -> None:
     # One intra-op thread: on a shared 2-core machine a second torch thread mostly waits to be
     # scheduled inside every small op (see benchmarks/RESULTS.md, training: both settings).
     parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--quality", action="store_true",
+                        help="train each variant with every seed and compare validation metrics")  # fmt: skip
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--eval-every", type=int, default=4)
     args = parser.parse_args()
 
     import ray
 
     torch.set_num_threads(args.torch_threads)
     data = market()
+    if args.quality:
+        out_q = {"benchmark": "train_quality", "agent": args.agent, "timesteps": args.timesteps,
+                 "eval_every": args.eval_every}  # fmt: skip
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        try:
+            out_q.update(quality(load_agent(args.agent), data, args.variants.split(","),
+                                 [int(x) for x in args.seeds.split(",")], args.timesteps,
+                                 args.eval_every))  # fmt: skip
+        finally:
+            ray.shutdown()
+        print(json.dumps(out_q))
+        return
     path = data.save(f"/tmp/tw_bench_train_{os.getpid()}.npz")
     base = load_agent(args.agent)
     out: dict[str, object] = {
