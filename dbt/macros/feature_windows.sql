@@ -55,13 +55,12 @@
 
 {#- The sum of a running exact sum's last n terms in the series (window by_series): exact,
     because numeric addition is, so it does not depend on where the running sum started (an
-    incremental build equals a full refresh). Rounded to a fixed scale (var exact_scale; values
-    enter as shortest round-trip decimals, at most 17 significant digits) so that the digits the
-    later division and square root keep depend on the value only, not on the running sum's
-    history. -#}
-{% macro trailing_sum(cumulative, n, scale=none) -%}
-    round({{ cumulative }} - coalesce(lag({{ cumulative }}, {{ n }}) over by_series, 0),
-          {{ scale if scale is not none else var('exact_scale') }})
+    incremental build equals a full refresh). Callers cast it (or an exact expression of it) to
+    float8 before any division: the cast rounds the exact value once, whatever numeric scale
+    the running sum happened to carry, where a numeric division would round at a scale that
+    depends on it. -#}
+{% macro trailing_sum(cumulative, n) -%}
+    ({{ cumulative }} - coalesce(lag({{ cumulative }}, {{ n }}) over by_series, 0))
 {%- endmacro %}
 
 {#- The series holds the symbol's last n bars (and, with a running count, n non-null values

@@ -26,7 +26,7 @@ or deleted bar affects the rows of its symbol from that bar to `lookback` bars l
 rows' sessions are recomputed whole (the cross-sectional columns depend on every symbol of the
 session) and replace the old rows. The same rows as a full refresh, bit for bit: the rolling
 windows are differences of exact numeric running sums (the same whatever bar the scope starts
-at; fixed scale, macro trailing_sum) and every other aggregate runs over a bounded frame in a
+at; rounded to float8 once, macro trailing_sum) and every other aggregate runs over a bounded frame in a
 fixed row order. Running sums rather than one moving frame per window: PostgreSQL re-aggregates
 a float8 frame on every row, and each window frame is a pass over the rows of its own.
 -#}
@@ -43,24 +43,43 @@ with bars as (
 ),
 
 {% if is_incremental() %}
--- The diff reads the price bars' table (one row per symbol and session, with bars_digest over
--- every series), not the per-series view: no join of all bars just to compare them.
+-- Every (symbol, session) whose price bars (bars_digest covers every series) or gap differ
+-- from the copy this table was built from: new, changed or deleted (macro changed_keys).
+changed as (
+    {{ tradewind.changed_keys(price_bars, this, ['bars_digest', 'gap_sessions']) | indent(4) }}
+),
+
+first_changed as (
+    select symbol, min(session) as session
+    from changed
+    group by symbol
+),
+
+-- The rows of each changed symbol from its first change on: the only ones a change can reach.
 diff as (
     select
         coalesce(b.symbol, t.symbol)   as symbol,
         coalesce(b.session, t.session) as session,
         b.bar_index,
-        b.symbol is null
-            or t.symbol is null
-            or (b.bars_digest, b.gap_sessions) is distinct from (t.bars_digest, t.gap_sessions)
-            as is_changed
-    from {{ price_bars }} as b
-    full outer join {{ this }} as t on t.symbol = b.symbol and t.session = b.session
+        c.symbol is not null           as is_changed
+    from (
+        select b.symbol, b.session, b.bar_index
+        from {{ price_bars }} as b
+        inner join first_changed as f on f.symbol = b.symbol and b.session >= f.session
+    ) as b
+    full outer join (
+        select t.symbol, t.session
+        from {{ this }} as t
+        inner join first_changed as f on f.symbol = t.symbol and t.session >= f.session
+    ) as t on t.symbol = b.symbol and t.session = b.session
+    left join changed as c
+        on c.symbol = coalesce(b.symbol, t.symbol) and c.session = coalesce(b.session, t.session)
 ),
 
 -- A deleted bar (bar_index null) sits half a bar after the bar that preceded it: the bars that
 -- had it in their window are the next `lookback` ones, as for a changed bar they are the bar
--- itself and the `lookback` after it.
+-- itself and the `lookback` after it. The preceding bar can lie before the symbol's first
+-- change: then it is looked up.
 positioned as (
     select
         symbol,
@@ -69,9 +88,14 @@ positioned as (
         is_changed,
         coalesce(
             bar_index::numeric,
-            coalesce(max(bar_index) over (
-                partition by symbol order by session rows between unbounded preceding and current row
-            ), 0) + 0.5
+            coalesce(
+                max(bar_index) over (
+                    partition by symbol order by session rows between unbounded preceding and current row
+                ),
+                (select max(p.bar_index) from {{ price_bars }} as p
+                 where p.symbol = diff.symbol and p.session < diff.session),
+                0
+            ) + 0.5
         ) as position
     from diff
 ),
@@ -190,22 +214,22 @@ rolling as (
         -- The mean of the last n log changes telescopes to ln(close_T / close_{T-n}) / n; taken
         -- that way it is exact, so equal price ratios give equal means (and equal ranks).
         ln(close / close_back_{{ n }}) / {{ n }}            as ret_mean_{{ n }},
-        -- Sample standard deviation as PostgreSQL's numeric stddev_samp computes it, from the
-        -- window's exact sums.
-        case when {{ tradewind.trailing_complete('cum_n_lr_close', n) }} then sqrt(
-            ({{ n }} * {{ tradewind.trailing_sum('cum_lr_close_sq', n, 2 * var('exact_scale')) }}
-             - {{ tradewind.trailing_sum('cum_lr_close', n) }} ^ 2) / {{ n * (n - 1) }}
-        )::double precision end                             as vol_{{ n }},
+        -- Sample standard deviation from the window's exact sums: the numerator
+        -- n*sum(x^2) - sum(x)^2 is exact (and so never negative); float8 from there on.
+        case when {{ tradewind.trailing_complete('cum_n_lr_close', n) }} then sqrt((
+            {{ n }} * {{ tradewind.trailing_sum('cum_lr_close_sq', n) }}
+            - {{ tradewind.trailing_sum('cum_lr_close', n) }} * {{ tradewind.trailing_sum('cum_lr_close', n) }}
+        )::double precision / {{ n * (n - 1) }}) end        as vol_{{ n }},
         {%- endfor %}
         {%- for n in ma_windows %}
         case when {{ tradewind.trailing_complete(none, n) }}
-            then close / ({{ tradewind.trailing_sum('cum_close', n) }} / {{ n }})::double precision
+            then close / ({{ tradewind.trailing_sum('cum_close', n) }}::double precision / {{ n }})
         end                                                 as ma_ratio_{{ n }},
         {%- endfor %}
         case when {{ tradewind.trailing_complete('cum_n_volume', volume_window) }}
                   and {{ tradewind.trailing_sum('cum_volume', volume_window) }} > 0
-            then volume / ({{ tradewind.trailing_sum('cum_volume', volume_window) }}
-                           / {{ volume_window }})::double precision
+            then volume / ({{ tradewind.trailing_sum('cum_volume', volume_window) }}::double precision
+                           / {{ volume_window }})
         end                                                 as volume_ratio_{{ volume_window }},
         -- RSI over log changes with simple sums (Cutler): a finite window, so a bar affects
         -- rsi only `rsi_window` bars ahead. 50 when the window holds no change at all. The

@@ -1,0 +1,176 @@
+{#- Incremental int_daily_bars: which symbols' bars changed since the table was built, and from
+    which session. Shared by the model (rows to recompute), its custom strategy (rows to delete)
+    and its post_hook (the data tests' scope), through one temporary table that lives for the
+    model's transaction. -#}
+
+{% macro bar_scope_table() -%}
+    tw_int_daily_bars_scope
+{%- endmacro %}
+
+{#- Hash of one source's bar of a (symbol, session), over every column int_daily_bars carries
+    from it except ingested_at (a re-load of identical values is no change) and the source's
+    rank under var source_priority (a new priority order is a change of every bar). -#}
+{% macro bar_hash(alias) -%}
+    hash_record_extended(row(
+        {{ alias }}.session, {{ alias }}.source, {{ tradewind.source_rank(alias ~ '.source') }},
+        {{ alias }}.adjustment, {{ alias }}.history_version, {{ alias }}.open, {{ alias }}.high,
+        {{ alias }}.low, {{ alias }}.close, {{ alias }}.volume, {{ alias }}.vwap,
+        {{ alias }}.trade_count
+    ), 0)
+{%- endmacro %}
+
+{#- pre_hook of an incremental run: the scope table (symbol, from_session): every row of the
+    symbol at or after from_session is recomputed. A symbol is in scope when any of its bars was
+    added, changed or deleted (from the first such session on: bar_index, prev_session and
+    gap_sessions of every later bar can change), or when the calendar renumbered its sessions
+    (a session added or removed before its last bar: all of it, from '-infinity').
+    Cost: one pass over the raw bars and one over this table, aggregated per (symbol, year);
+    only the (symbol, year) buckets whose digests differ are compared bar by bar. -#}
+{% macro create_bar_scope(stg, sessions) -%}
+    {%- if is_incremental() -%}
+    create temporary table {{ tradewind.bar_scope_table() }} on commit drop as
+    with current_buckets as (
+        select b.symbol, date_trunc('year', b.session)::date as year_start,
+               bit_xor({{ tradewind.bar_hash('b') }}) as digest
+        from {{ stg }} as b
+        group by 1, 2
+    ),
+    built_buckets as (
+        select t.symbol, date_trunc('year', t.session)::date as year_start,
+               bit_xor(t.bars_digest) as digest
+        from {{ this }} as t
+        group by 1, 2
+    ),
+    changed_buckets as (
+        select coalesce(c.symbol, o.symbol) as symbol, coalesce(c.year_start, o.year_start) as year_start
+        from current_buckets as c
+        full outer join built_buckets as o on o.symbol = c.symbol and o.year_start = c.year_start
+        where c.digest is distinct from o.digest
+    ),
+    current_bars as (
+        select b.symbol, b.session, bit_xor({{ tradewind.bar_hash('b') }}) as digest
+        from changed_buckets as k
+        inner join {{ stg }} as b
+            on b.symbol = k.symbol
+            and b.session >= k.year_start and b.session < (k.year_start + interval '1 year')::date
+        group by 1, 2
+    ),
+    built_bars as (
+        select t.symbol, t.session, t.bars_digest as digest
+        from changed_buckets as k
+        inner join {{ this }} as t
+            on t.symbol = k.symbol
+            and t.session >= k.year_start and t.session < (k.year_start + interval '1 year')::date
+    ),
+    changed as (
+        select coalesce(c.symbol, o.symbol) as symbol, coalesce(c.session, o.session) as session
+        from current_bars as c
+        full outer join built_bars as o on o.symbol = c.symbol and o.session = c.session
+        where c.digest is distinct from o.digest
+    ),
+    -- The symbol's last built bar carries the session_index every earlier one was numbered
+    -- against: if the calendar numbers that session otherwise now, a session was added or
+    -- removed before it.
+    renumbered as (
+        select l.symbol, '-infinity'::date as session
+        from (select distinct symbol from built_buckets) as s
+        cross join lateral (
+            select t.symbol, t.session, t.session_index
+            from {{ this }} as t
+            where t.symbol = s.symbol
+            order by t.session desc
+            limit 1
+        ) as l
+        left join {{ sessions }} as c on c.session = l.session
+        where c.session_index is distinct from l.session_index
+    )
+    select symbol, min(session) as from_session
+    from (select * from changed union all select * from renumbered) as x
+    group by symbol;
+    analyze {{ tradewind.bar_scope_table() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Custom incremental strategy (incremental_strategy='symbol_tails'): replace every row of a
+    scoped symbol at or after its from_session with the model's rows (which are exactly those
+    rows, recomputed). Deleted bars go with the delete; nothing outside the scope is touched. -#}
+{% macro get_incremental_symbol_tails_sql(arg_dict) -%}
+    {%- set target = arg_dict["target_relation"] -%}
+    {%- set source = arg_dict["temp_relation"] -%}
+    {%- set columns = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
+    delete from {{ target }} as t
+    using {{ tradewind.bar_scope_table() }} as s
+    where t.symbol = s.symbol and t.session >= s.from_session;
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ source }}
+{%- endmacro %}
+
+{#- post_hook of an incremental run: when the runner scoped this build's data tests
+    (ops.feature_test_scope, set from the newest ingested bars), widen the scope to two sessions
+    before the earliest bar this run found changed or deleted (labels read T+1 and T+2), which
+    ingested_at alone cannot show (a deleted bar has none; an update in place keeps its own). -#}
+{% macro widen_test_scope(sessions) -%}
+    {%- if is_incremental() -%}
+    update ops.feature_test_scope
+    set tests_from = coalesce((
+            select s.session from {{ sessions }} as s
+            where s.session < f.first_session
+            order by s.session desc offset 1 limit 1
+        ), '-infinity'), set_at = now()
+    from (select min(from_session) as first_session from {{ tradewind.bar_scope_table() }}) as f
+    where tests_from > '-infinity' and f.first_session is not null
+      and coalesce((
+            select s.session from {{ sessions }} as s
+            where s.session < f.first_session
+            order by s.session desc offset 1 limit 1
+        ), '-infinity') < tests_from
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The (symbol, session) keys whose int_daily_bars row differs from the copy an incremental
+    mart was built from (new, changed or deleted), comparing `columns`. Per-(symbol, year)
+    digests first (one aggregate pass over each table), then row by row only in the buckets
+    whose digests differ: a daily run compares ~100 rows, not every row of both tables. -#}
+{% macro changed_keys(built, this_relation, columns) -%}
+    {%- set ns = namespace(h=[], b=[], t=[]) -%}
+    {%- for c in columns -%}
+        {%- set ns.h = ns.h + ['x.' ~ c] -%}{%- set ns.b = ns.b + ['b.' ~ c] -%}{%- set ns.t = ns.t + ['t.' ~ c] -%}
+    {%- endfor -%}
+    with built_buckets as (
+        select x.symbol, date_trunc('year', x.session)::date as year_start,
+               bit_xor(hash_record_extended(row(x.session, {{ ns.h | join(', ') }}), 0)) as digest
+        from {{ built }} as x
+        group by 1, 2
+    ),
+    this_buckets as (
+        select x.symbol, date_trunc('year', x.session)::date as year_start,
+               bit_xor(hash_record_extended(row(x.session, {{ ns.h | join(', ') }}), 0)) as digest
+        from {{ this_relation }} as x
+        group by 1, 2
+    ),
+    buckets as (
+        select coalesce(n.symbol, o.symbol) as symbol,
+               coalesce(n.year_start, o.year_start) as year_start,
+               (coalesce(n.year_start, o.year_start) + interval '1 year')::date as year_end
+        from built_buckets as n
+        full outer join this_buckets as o on o.symbol = n.symbol and o.year_start = n.year_start
+        where n.digest is distinct from o.digest
+    ),
+    built_rows as (
+        select x.*
+        from buckets as k
+        inner join {{ built }} as x
+            on x.symbol = k.symbol and x.session >= k.year_start and x.session < k.year_end
+    ),
+    this_rows as (
+        select x.*
+        from buckets as k
+        inner join {{ this_relation }} as x
+            on x.symbol = k.symbol and x.session >= k.year_start and x.session < k.year_end
+    )
+    select coalesce(b.symbol, t.symbol) as symbol, coalesce(b.session, t.session) as session
+    from built_rows as b
+    full outer join this_rows as t on t.symbol = b.symbol and t.session = b.session
+    where b.symbol is null or t.symbol is null
+        or ({{ ns.b | join(', ') }}) is distinct from ({{ ns.t | join(', ') }})
+{%- endmacro %}
