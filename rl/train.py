@@ -145,8 +145,11 @@ def algorithm_config(agent: AgentConfig, env_config: Mapping[str, Any], *, seed:
         .environment(
             env=RLLIB_ENV_ID,
             env_config=dict(env_config),
-            # Scores live in [-1, 1] = the action space (see tradewind.rl.ppo).
-            normalize_actions=True,
+            # Raw Gaussian samples go to the env, which clips scores to [-1, 1] itself
+            # (rl/core.py::weights_from_scores). RLlib's normalize_actions did the same clip
+            # (its unsquash is the identity on this [-1, 1] box) one env at a time, ~40 % of
+            # the sampling CPU of the DOW30 agent (benchmarks/RESULTS.md, training throughput).
+            normalize_actions=False,
             clip_actions=False,
         )
         .env_runners(
