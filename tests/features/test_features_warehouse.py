@@ -102,6 +102,7 @@ def _touched(before: pd.DataFrame, after: pd.DataFrame) -> set[tuple[str, date]]
 
 
 INCREMENTAL = {
+    "int_daily_bars": "features_intermediate",
     "daily_features": "features",
     "forward_returns": "features",
     "int_bars_5min": "features_intermediate",
@@ -115,7 +116,10 @@ def _assert_equals_full_refresh(url: str, target) -> None:
     execute(url, "create schema if not exists scratch")
     for t, schema in INCREMENTAL.items():
         execute(url, f"create table scratch.{t} as select * from {schema}.{t}")
-    build(url=url, full_refresh=True, target_path=target, select=list(INCREMENTAL))
+    # int_daily_bars+: a full refresh of it drops the views built on it (int_series_bars, ...),
+    # so they are rebuilt in the same run.
+    select = ["int_daily_bars+", *(t for t in INCREMENTAL if t != "int_daily_bars")]
+    build(url=url, full_refresh=True, target_path=target, select=select)
     for t, schema in INCREMENTAL.items():
         diff = read_frame(
             url,
@@ -315,6 +319,64 @@ def test_incremental_late_corrections_recompute_exactly_the_affected_rows(fresh,
     _assert_equals_full_refresh(fresh, built["target"])
 
 
+def test_incremental_deletions_and_a_renumbered_calendar_equal_a_full_refresh(fresh, built):
+    """Deleted bars where no earlier bar anchors the numbering (a symbol's first bar), where no
+    later bar is left (its last), every bar of a symbol, and a bar on a date the NYSE calendar
+    lacks (every later session is renumbered): the incremental tables equal a full refresh,
+    int_daily_bars included, and nothing of the deleted symbol is left."""
+    execute(fresh, "delete from raw.bars_daily where symbol = 'CHTR' and session = '2010-01-05'")
+    execute(fresh, "delete from raw.bars_daily where symbol = 'GM' and session = '2010-12-31'")
+    execute(fresh, "delete from raw.bars_daily where symbol = 'AIG'")
+    ko = read_frame(
+        fresh, "select * from raw.bars_daily where symbol = 'KO' and session = '2010-06-11'"
+    )
+    copy_bars(fresh, ko.assign(session=date(2010, 6, 12)))  # a Saturday
+    vb = _row_versions(fresh, "features_intermediate.int_daily_bars")
+
+    build(url=fresh, target_path=built["target"])
+
+    bars = read_frame(
+        fresh, "select * from features_intermediate.int_daily_bars order by symbol, session"
+    )
+    assert "AIG" not in set(bars["symbol"]) and "AIG" not in set(_features(fresh)["symbol"])
+    chtr = bars[bars["symbol"] == "CHTR"]
+    assert chtr["session"].iloc[0] == date(2010, 1, 6) and chtr["bar_index"].iloc[0] == 1
+    assert bars.loc[bars["symbol"] == "GM", "session"].max() == date(2010, 12, 30)
+    # Only the bars of symbols with a change were rewritten (the Saturday renumbers the later
+    # sessions of every symbol trading after it: all of them here but AIG, deleted).
+    touched = _touched(vb, _row_versions(fresh, "features_intermediate.int_daily_bars"))
+    assert {s for s, _ in touched} == {
+        "AAPL",
+        "CHTR",
+        "GM",
+        "JPM",
+        "KO",
+        "MS",
+        "MSFT",
+        "WMT",
+        "XOM",
+    }
+    _assert_equals_full_refresh(fresh, built["target"])
+
+
+def test_incremental_int_daily_bars_rewrites_only_changed_symbol_tails(fresh, built):
+    """A corrected bar rewrites its symbol's rows from that bar on; other symbols are untouched
+    (a table rebuilt every run rewrote all of them)."""
+    execute(
+        fresh,
+        "update raw.bars_daily set volume = volume + 1 where symbol = 'MSFT' and session = '2010-12-01'",
+    )
+    vb = _row_versions(fresh, "features_intermediate.int_daily_bars")
+    build(url=fresh, target_path=built["target"])
+    touched = _touched(vb, _row_versions(fresh, "features_intermediate.int_daily_bars"))
+    msft = read_frame(
+        fresh,
+        "select symbol, session from raw.bars_daily where symbol = 'MSFT' and session >= '2010-12-01'",
+    )
+    assert touched == set(map(tuple, msft[KEY].itertuples(index=False)))
+    _assert_equals_full_refresh(fresh, built["target"])
+
+
 def test_docs_generate_catalogs_the_marts(fresh, built):
     where = docs_generate(url=fresh, target_path=built["target"])
     catalog = json.loads((where / "catalog.json").read_text())
@@ -434,3 +496,23 @@ def test_incremental_build_tests_only_the_sessions_it_can_rewrite(fresh, built):
     execute(fresh, bad, ("AAPL", date(2010, 12, 31)))
     with pytest.raises(FeatureBuildError, match="is_finite_daily_features_lr_close"):
         build(url=fresh, target_path=built["target"])
+
+
+def test_a_deleted_bar_widens_the_incremental_test_scope(fresh, built):
+    """A bar deleted since the last build has no ingested_at to show it: the build still tests
+    from two sessions before it (int_daily_bars' post_hook), so a defect in a row after it that
+    the build does not rewrite is judged (with the scope of the new session alone it was not)."""
+    from tradewind.features.runner import FeatureBuildError
+
+    for table in ("raw.bars_daily", "features_intermediate.int_daily_bars"):
+        execute(fresh, f"update {table} set ingested_at = ingested_at - interval '2 days'")
+    last = read_frame(fresh, "select * from raw.bars_daily where session = '2010-12-31'")
+    copy_bars(fresh, last.assign(session=NEW_SESSION))
+    execute(fresh, "delete from raw.bars_daily where symbol = 'AAPL' and session = '2010-06-15'")
+    # More than `lookback` bars after the deleted one: a row this build does not rewrite.
+    bad = "update features.daily_features set lr_close = 'infinity' where symbol = %s and session = %s"
+    execute(fresh, bad, ("XOM", date(2010, 10, 1)))
+    with pytest.raises(FeatureBuildError, match="is_finite_daily_features_lr_close"):
+        build(url=fresh, target_path=built["target"])
+    scope = read_frame(fresh, "select tests_from::text as d from ops.feature_test_scope")
+    assert scope["d"].tolist() == ["-infinity"]

@@ -4,7 +4,8 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     indexes=[{'columns': ['symbol', 'session'], 'unique': true}, {'columns': ['session']}],
-    pre_hook="{{ tradewind.feature_model_settings() }}",
+    pre_hook=["{{ tradewind.feature_model_settings() }}",
+              "{{ tradewind.create_changed_keys(ref('int_daily_bars'), ['bars_digest', 'gap_sessions']) }}"],
 ) }}
 {#-
 Daily features. Grain: one row per symbol per session on which the symbol has a bar.
@@ -44,9 +45,10 @@ with bars as (
 
 {% if is_incremental() %}
 -- Every (symbol, session) whose price bars (bars_digest covers every series) or gap differ
--- from the copy this table was built from: new, changed or deleted (macro changed_keys).
+-- from the copy this table was built from: new, changed or deleted (pre_hook: macro
+-- create_changed_keys).
 changed as (
-    {{ tradewind.changed_keys(price_bars, this, ['bars_digest', 'gap_sessions']) | indent(4) }}
+    select symbol, session from {{ tradewind.changed_keys_table() }}
 ),
 
 first_changed as (
@@ -64,13 +66,21 @@ diff as (
         c.symbol is not null           as is_changed
     from (
         select b.symbol, b.session, b.bar_index
-        from {{ price_bars }} as b
-        inner join first_changed as f on f.symbol = b.symbol and b.session >= f.session
+        from first_changed as f
+        cross join lateral (
+            select b.symbol, b.session, b.bar_index from {{ price_bars }} as b
+            where b.symbol = f.symbol and b.session >= f.session
+            offset 0  -- an index range scan per symbol, not a join over every bar
+        ) as b
     ) as b
     full outer join (
         select t.symbol, t.session
-        from {{ this }} as t
-        inner join first_changed as f on f.symbol = t.symbol and t.session >= f.session
+        from first_changed as f
+        cross join lateral (
+            select t.symbol, t.session from {{ this }} as t
+            where t.symbol = f.symbol and t.session >= f.session
+            offset 0
+        ) as t
     ) as t on t.symbol = b.symbol and t.session = b.session
     left join changed as c
         on c.symbol = coalesce(b.symbol, t.symbol) and c.session = coalesce(b.session, t.session)
@@ -118,18 +128,34 @@ affected_sessions as (
     where is_affected and (bar_index is not null or is_changed)
 ),
 
--- Each symbol present in an affected session, with enough earlier bars for its windows.
+-- Each symbol present in an affected session, with enough earlier bars for its windows: from
+-- the bar `lookback` bars before its first affected one (all of them when it has fewer).
 scope_start as (
-    select b.symbol, min(b.bar_index) - {{ lookback }} as first_bar_index
+    select b.symbol, min(b.session) as first_affected
     from {{ price_bars }} as b
     inner join affected_sessions as a on a.session = b.session
     group by b.symbol
 ),
 
+scope_from as (
+    select s.symbol, coalesce(f.session, '-infinity') as from_session
+    from scope_start as s
+    left join lateral (
+        select p.session from {{ price_bars }} as p
+        where p.symbol = s.symbol and p.session <= s.first_affected
+        order by p.session desc
+        offset {{ lookback }} limit 1
+    ) as f on true
+),
+
 scope as (
     select b.*
-    from bars as b
-    inner join scope_start as s on s.symbol = b.symbol and b.bar_index >= s.first_bar_index
+    from scope_from as s
+    cross join lateral (
+        select * from bars as b
+        where b.symbol = s.symbol and b.session >= s.from_session
+        offset 0  -- index range scans per symbol, not a join of every series bar
+    ) as b
 ),
 {% else %}
 scope as (

@@ -4,7 +4,8 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     indexes=[{'columns': ['symbol', 'session'], 'unique': true}, {'columns': ['session']}],
-    pre_hook="{{ tradewind.feature_model_settings() }}",
+    pre_hook=["{{ tradewind.feature_model_settings() }}",
+              "{{ tradewind.create_changed_keys(ref('int_daily_bars'), ['bars_digest']) }}"],
 ) }}
 {#-
 Forward labels, for rewards and evaluation only: never join them into an observation.
@@ -19,8 +20,9 @@ symbol halted, delisted, not loaded yet, or its sources switch between T+1 and T
 `open` is the session's price bar's open.
 
 Incremental runs (keyed on session): a label at T reads the bars of T+1 and T+2, so a new,
-changed or deleted bar of session d (any series: bars_digest) rewrites the sessions d, d-1 and
-d-2 (calendar), whole. Rows whose stored T+1/T+2 no longer match the calendar are rewritten too.
+changed or deleted bar of session d (any series: bars_digest; found by the pre_hook, macro
+create_changed_keys) rewrites the sessions d, d-1 and d-2 (calendar), whole. Rows whose stored
+T+1/T+2 no longer match the calendar are rewritten too.
 -#}
 {#- Bars are read from the table itself each time (not a shared CTE, which PostgreSQL would
     materialize without its index) so looking up T+1 and T+2 stays an index or hash join. -#}
@@ -32,13 +34,11 @@ with sessions as (
 
 {% if is_incremental() %}
 changed as (
-    select coalesce(b.session, t.session) as session
-    from {{ bars }} as b
-    full outer join {{ this }} as t on t.symbol = b.symbol and t.session = b.session
-    where b.symbol is null or t.symbol is null or b.bars_digest is distinct from t.bars_digest
+    select session from {{ tradewind.changed_keys_table() }}
     union
+    -- next_session and next2_session depend on the session only: one check per session.
     select t.session
-    from {{ this }} as t
+    from (select distinct session, next_session, next2_session from {{ this }}) as t
     left join sessions as s0 on s0.session = t.session
     left join sessions as s1 on s1.session_index = s0.session_index + 1
     left join sessions as s2 on s2.session_index = s0.session_index + 2
@@ -56,7 +56,9 @@ affected_sessions as (
     select session from changed
 ),
 
-labelled_bars as (
+-- materialized: the few affected rows first (left to itself the planner joined every bar to
+-- the calendar before filtering them, ~3 s).
+labelled_bars as materialized (
     select b.symbol, b.session, b.open, b.bars_digest
     from {{ bars }} as b
     inner join affected_sessions as a on a.session = b.session
@@ -97,11 +99,19 @@ series_next as (
         b.open,
         lead(b.open) over by_series                          as lead_open,
         lead(b.session) over by_series                       as lead_session
-    from {{ ref('stg_bars_daily') }} as b
-    inner join sessions as s on s.session = b.session
     {%- if is_incremental() %}
-    where b.session in (select session from read_sessions)
+    -- The labelled symbols' bars of those sessions: index scans per symbol, not a scan of all.
+    from (select distinct symbol from labelled_bars) as y
+    cross join lateral (
+        select b.*
+        from {{ ref('stg_bars_daily') }} as b
+        where b.symbol = y.symbol and b.session = any(array(select session from read_sessions))
+        offset 0
+    ) as b
+    {%- else %}
+    from {{ ref('stg_bars_daily') }} as b
     {%- endif %}
+    inner join sessions as s on s.session = b.session
     window by_series as (
         partition by b.symbol, b.source, b.adjustment, b.history_version order by b.session
     )

@@ -284,8 +284,9 @@ def set_test_scope(url: str):
     can rewrite, i.e. from two sessions (the labels' T+1, T+2) before the earliest bar ingested
     since the bars were last built (less INGEST_SLACK), or the last session when nothing is new.
     Returns that session, or None (nothing built yet, or no migration 050: every session is
-    tested). A bar deleted since the last build is not seen here: its rows are rebuilt, and
-    tested on the next full build."""
+    tested). A bar deleted or updated in place since the last build has no new ingested_at:
+    the incremental int_daily_bars, which finds every such bar, widens the scope during the
+    build to two sessions before the earliest one (dbt macro widen_test_scope)."""
     import psycopg
 
     from tradewind.db import connect
