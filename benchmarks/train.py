@@ -52,9 +52,12 @@ VARIANTS: dict[str, tuple[dict[str, object], int | None]] = {
     "envs16": ({"runners.num_envs_per_env_runner": 16}, None),
     "envs32": ({"runners.num_envs_per_env_runner": 32}, None),
     "envs32_t2": ({"runners.num_envs_per_env_runner": 32}, 2),
+    # 64 envs: half RLlib's per-step overhead again, but 64-step fragments per env per batch.
+    "envs64": ({"runners.num_envs_per_env_runner": 64}, None),
     # One remote env runner (its own process, one thread as Ray sets it), learner with 2 threads.
     "runner1_t2": ({"runners.num_env_runners": 1}, 2),
-    "epochs3": ({"algorithm.num_epochs": 3}, None),
+    "epochs3": ({"algorithm.num_epochs": 3}, None),  # shipped since round 3: = base
+    "epochs6": ({"algorithm.num_epochs": 6}, None),  # the setting shipped before
     "mb1024": ({"algorithm.minibatch_size": 1024}, None),
 }
 
