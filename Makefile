@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers: each test module runs whole on one worker, with its own test server
+# (tests/conftest.py); most slow tests wait on servers and subprocesses, so two share 2 cores well.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint format airflow node-deps chromium clean-var
 
@@ -13,7 +16,7 @@ demo: $(STAMP)
 test: $(STAMP) node-deps chromium
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }

@@ -170,3 +170,11 @@ def timescale_url(timescale_server) -> str:
 
     migrate(timescale_server.url, PROJECT_ROOT / "sql", use_timescale=True)
     return timescale_server.url
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules holding a ``slow`` test run first (order otherwise kept). ``make test`` spreads
+    whole modules over pytest-xdist workers in this order, so the long modules are shared out
+    first and the workers finish together on short ones instead of one waiting on a late long one."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
