@@ -6,9 +6,10 @@ batch, and the allocator setting only decides whether freed pages go back to the
 
 from __future__ import annotations
 
+import inspect
+import resource
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -49,38 +50,33 @@ def test_values_only_pass_in_slices_equals_one_pass(market: MarketData, monkeypa
         torch.testing.assert_close(dict(module.named_parameters())[name].grad, grad)
 
 
-_FAULTS = textwrap.dedent(
-    """
-    import resource, sys, torch
-    if sys.argv[1] == "retain":
-        from tradewind.rl.model import retain_freed_memory
-        assert retain_freed_memory()
+def _minibatch() -> float:  # eight 24 MB intermediates alive together, then all freed
+    blocks = [torch.ones(6_000_000) for _ in range(8)]
+    return sum(float(b[-1]) for b in blocks)
 
-    def minibatch():  # eight 24 MB intermediates alive together, then all freed
-        blocks = [torch.ones(6_000_000) for _ in range(8)]
-        return sum(float(b[-1]) for b in blocks)
 
-    minibatch()  # the first round always faults its pages in
+def _faults_of_five_minibatches() -> int:
+    _minibatch()  # the first round always faults its pages in
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(5):
-        minibatch()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-    """
-)
+        _minibatch()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt (Linux)")
 def test_retain_freed_memory_stops_page_faults_per_allocation() -> None:
-    """Five rounds of 8 x 24 MB allocated and freed: without the setting glibc gives the
-    freed heap top back to the OS and faults every page in again (5,860 pages of 4 KiB per
-    block); with it the same pages are reused."""
-
-    def faults(mode: str) -> int:
-        out = subprocess.run(
-            [sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True, check=True
-        )
-        return int(out.stdout.split()[-1])
-
-    default, retained = faults("default"), faults("retain")
+    """Five rounds of 8 x 24 MB allocated and freed: with glibc's defaults (a fresh process
+    with torch only) the freed heap top goes back to the OS and its pages fault in again
+    (5,860 pages of 4 KiB per block); with the setting the same pages are reused."""
+    script = (
+        "import resource, torch\n"
+        + inspect.getsource(_minibatch)
+        + inspect.getsource(_faults_of_five_minibatches)
+        + "print(_faults_of_five_minibatches())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    default = int(out.stdout.split()[-1])
+    assert model.retain_freed_memory()  # process-wide; this test process keeps it
+    retained = _faults_of_five_minibatches()
     assert default > 40_000  # at least 7 of the 40 blocks faulted in again
     assert retained < default / 10
