@@ -26,8 +26,7 @@ import psycopg
 import pytest
 import yaml
 from psycopg.rows import dict_row
-from test_training_artifacts import _reference_weights
-from training_helpers import write_agent
+from training_helpers import checkpoint_reference, write_agent
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.integration
@@ -41,14 +40,9 @@ def _runs(url: str) -> list[dict]:
 
 @pytest.mark.slow  # ~1 min: APPO starts a remote env runner actor
 def test_appo_trains_end_to_end_and_loads_as_a_policy(warehouse: str, tmp_path: Path) -> None:
-    import torch
-    from ray.rllib.core.columns import Columns
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
     from tradewind.cli import app
     from tradewind.rl.artifacts import load_policy
     from tradewind.rl.data import MarketData
-    from tradewind.rl.env import PortfolioEnv
     from tradewind.rl.model import EIIEAPPOModule
 
     agent_file = write_agent(
@@ -69,27 +63,15 @@ def test_appo_trains_end_to_end_and_loads_as_a_policy(warehouse: str, tmp_path: 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["algorithm"] == "APPO" and manifest["selected_checkpoint"] == "policy/best.pt"
 
-    # The reference: RLlib's checkpoint of the learner's APPO module at the end of training.
-    ckpt = out / manifest["last_checkpoint"] / "learner_group/learner/rl_module/default_policy"
-    reference = RLModule.from_checkpoint(str(ckpt))
-    assert isinstance(reference, EIIEAPPOModule)
-
     policy = load_policy(out)
     assert list(policy.symbols) == manifest["symbols"]
     data = MarketData.load(out / "data.npz")
-    env = PortfolioEnv(data, policy.agent.env_config("validation"))
-    obs, _ = env.reset()
-    rows = []
-    for _ in range(30):
-        rows.append(obs)
-        obs, *_ = env.step(np.r_[np.ones(len(data.symbols)), 0.0])
-    batch = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
-    with torch.no_grad():
-        scores = reference.forward_inference(
-            {Columns.OBS: {k: torch.as_tensor(v.copy()) for k, v in batch.items()}}
-        )[Columns.ACTION_DIST_INPUTS].numpy()
+    # The reference: RLlib's checkpoint of the learner's APPO module at the end of training.
+    batch, reference, expected = checkpoint_reference(
+        out, data, policy.agent.env_config("validation"), 30, 5.0
+    )
+    assert isinstance(reference, EIIEAPPOModule)
     n = len(data.symbols)
-    expected = _reference_weights(scores[:, : n + 1], batch["listed"], 5.0)
     got = policy.batch(batch)
     uniform = np.full_like(expected, 1.0 / (n + 1))
     # APPO's updates moved the policy off its uniform start (the score head starts at zero).

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from training_helpers import tiny_agent
+from training_helpers import checkpoint_reference, tiny_agent
 
 from tradewind.rl.data import MarketData
 
@@ -40,52 +40,29 @@ def tiny_run(tmp_path_factory, synthetic_bars):
     return agent, data, out, result, reports
 
 
-def _reference_weights(scores: np.ndarray, listed: np.ndarray, scale: float) -> np.ndarray:
-    s = np.clip(scores, -1.0, 1.0) * scale
-    e = np.exp(s)
-    e[:, :-1] *= listed
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def test_loaded_policy_reproduces_the_trained_module(tiny_run) -> None:
-    import torch
-    from ray.rllib.core.columns import Columns
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
     from tradewind.rl.artifacts import load_policy
-    from tradewind.rl.env import PortfolioEnv
 
     agent, data, out, result, _ = tiny_run
     manifest = json.loads((out / "manifest.json").read_text())
     # One validation check at the end: the selected module is the final one, which is also
     # what the last RLlib checkpoint holds.
     assert manifest["selected_checkpoint"] == "policy/best.pt"
-    ckpt = out / manifest["last_checkpoint"] / "learner_group/learner/rl_module/default_policy"
-    reference = RLModule.from_checkpoint(str(ckpt))
 
     policy = load_policy(out)
     assert policy.symbols == data.symbols
     assert policy.window == agent.window and policy.features == tuple(agent.features)
     assert policy.env_config.fixed_bps == 10.0
 
-    env = PortfolioEnv(data, agent.env_config("validation"))
-    obs, _ = env.reset()
-    rows = []
-    for _ in range(40):
-        rows.append(obs)
-        obs, *_ = env.step(np.r_[np.ones(len(data.symbols)), 0.0])
-    batch = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
-    with torch.no_grad():
-        out_ref = reference.forward_inference(
-            {Columns.OBS: {k: torch.as_tensor(v.copy()) for k, v in batch.items()}}
-        )[Columns.ACTION_DIST_INPUTS].numpy()
+    batch, _, expected = checkpoint_reference(
+        out, data, agent.env_config("validation"), 40, agent.action.score_scale
+    )
     n = len(data.symbols)
-    expected = _reference_weights(out_ref[:, : n + 1], batch["listed"], agent.action.score_scale)
-
     got = policy.batch(batch)
     assert got.shape == (40, n + 1)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(policy(rows[3]), expected[3], rtol=1e-5, atol=1e-7)
+    one = {k: v[3] for k, v in batch.items()}
+    np.testing.assert_allclose(policy(one), expected[3], rtol=1e-5, atol=1e-7)
     # Training moved the policy off the uniform start (the score head starts at zero).
     assert np.ptp(expected[:, :-1]) > 1e-4
 

@@ -93,3 +93,38 @@ def write_agent(path: Path, **overrides: Any) -> Path:
         node[leaf] = value
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
+
+
+def checkpoint_reference(out: Path, data: Any, env_config: Any, steps: int, scale: float):
+    """The independent reference for a trained run's saved policy: RLlib's own checkpoint of the
+    learner's module (``RLModule.from_checkpoint``) scored on ``steps`` observations of an
+    equal-weight walk through ``env_config``'s window, with the score -> weight rule written out in
+    numpy (softmax of ``scale * clip(score, -1, 1)`` over listed assets and cash), never the code
+    under test. Returns (the observations as one batch, one per step; the module; the weights)."""
+    import json
+
+    import numpy as np
+    import torch
+    from ray.rllib.core.columns import Columns
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from tradewind.rl.env import PortfolioEnv
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    ckpt = out / manifest["last_checkpoint"] / "learner_group/learner/rl_module/default_policy"
+    module = RLModule.from_checkpoint(str(ckpt))
+    env = PortfolioEnv(data, env_config)
+    obs, _ = env.reset()
+    rows = []
+    for _ in range(steps):
+        rows.append(obs)
+        obs, *_ = env.step(np.r_[np.ones(len(data.symbols)), 0.0])
+    batch = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+    with torch.no_grad():
+        scores = module.forward_inference(
+            {Columns.OBS: {k: torch.as_tensor(v.copy()) for k, v in batch.items()}}
+        )[Columns.ACTION_DIST_INPUTS].numpy()
+    n = len(data.symbols)
+    s = np.exp(np.clip(scores[:, : n + 1], -1.0, 1.0) * scale)
+    s[:, :-1] *= batch["listed"]
+    return batch, module, s / s.sum(axis=1, keepdims=True)
