@@ -23,7 +23,12 @@ from __future__ import annotations
 from airflow.sdk import Param, dag, task
 
 from tradewind.orchestration import assets
-from tradewind.orchestration.defaults import START_DATE, TRADING_POOL, default_args
+from tradewind.orchestration.defaults import (
+    START_DATE,
+    TRADING_POOL,
+    broker_param,
+    default_args,
+)
 
 ORDERS = assets.broker_orders()
 
@@ -38,13 +43,7 @@ ORDERS = assets.broker_orders()
     tags=["tradewind", "trading", "model"],
     doc_md=__doc__,
     params={
-        "broker": Param(
-            None,
-            type=["null", "string"],
-            enum=[None, "sim", "alpaca"],
-            title="Broker",
-            description="Empty: alpaca when keys exist, else sim.",
-        ),
+        "broker": broker_param(),
         "model": Param(
             None,
             type=["null", "string"],

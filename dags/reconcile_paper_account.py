@@ -24,9 +24,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
-from tradewind.orchestration.defaults import START_DATE, TRADING_POOL, default_args
+from tradewind.orchestration.defaults import (
+    START_DATE,
+    TRADING_POOL,
+    broker_param,
+    default_args,
+)
 from tradewind.orchestration.timetable import NYSESessionTimetable
 
 
@@ -40,13 +45,7 @@ from tradewind.orchestration.timetable import NYSESessionTimetable
     tags=["tradewind", "trading", "model"],
     doc_md=__doc__,
     params={
-        "broker": Param(
-            None,
-            type=["null", "string"],
-            enum=[None, "sim", "alpaca"],
-            title="Broker",
-            description="Empty: alpaca when keys exist, else sim.",
-        ),
+        "broker": broker_param(),
     },  # fmt: skip
 )
 def reconcile_paper_account():

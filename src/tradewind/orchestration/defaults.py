@@ -46,3 +46,19 @@ def default_args(**overrides: Any) -> dict[str, Any]:
     }
     args.update(overrides)
     return args
+
+
+def broker_param() -> Any:
+    """The ``broker`` param of the trading DAGs (rebalance, reconcile): which account a run talks
+    to. Airflow is imported here, not at module level: non-DAG code imports this module too."""
+    from airflow.sdk import Param
+
+    from tradewind.trading import BROKERS
+
+    return Param(
+        None,
+        type=["null", "string"],
+        enum=[None, *BROKERS],
+        title="Broker",
+        description="Empty: alpaca when keys exist, else sim.",
+    )

@@ -27,6 +27,7 @@ from typing import Any
 from tradewind.orchestration import connections
 from tradewind.orchestration.runtime import session_for
 from tradewind.settings import get_settings
+from tradewind.trading import BROKERS
 
 log = logging.getLogger(__name__)
 
@@ -271,8 +272,8 @@ def generate_signals(session: dt.date, *, model: str | None = None) -> dict[str,
 def _broker_choice(param: str | None) -> tuple[str, Any]:
     settings = connections.trading_settings()
     broker = param or connections.trading_broker(settings)
-    if broker not in ("sim", "alpaca"):
-        raise _fail(f"broker {broker!r} is not one of sim, alpaca")
+    if broker not in BROKERS:
+        raise _fail(f"broker {broker!r} is not one of {', '.join(BROKERS)}")
     return broker, settings
 
 

@@ -11,3 +11,6 @@
 
 Imports stay light here: the submodules are imported where they are used.
 """
+
+# The broker names a run can choose (CLI, DAG params): one definition, importable while a DAG parses.
+BROKERS = ("sim", "alpaca")

@@ -19,7 +19,7 @@ from typing import Any
 
 from tradewind import calendar as nyse
 from tradewind.settings import Settings, get_settings
-from tradewind.trading import risk, store
+from tradewind.trading import BROKERS, risk, store
 from tradewind.trading.errors import BrokerError, RiskBreach, TradingError
 from tradewind.trading.ids import client_order_id
 from tradewind.trading.model import OrderIntent, SubmitResult, Targets
@@ -27,7 +27,6 @@ from tradewind.trading.planner import Plan, PlanConfig, plan_rebalance
 from tradewind.trading.sim_broker import Bars, SimBroker, sim_for
 
 log = logging.getLogger(__name__)
-BROKERS = ("sim", "alpaca")
 HISTORY_SESSIONS = 60  # bars loaded before T: the env's volatility window plus margin
 SIM_ACCOUNT = "sim"
 
