@@ -20,6 +20,16 @@ one; dropped at the end). Steps, each timed on its own:
 7. the pandas reference on the same bars (features, then labels), compared with the warehouse.
 Ratios: the daily_features model (step 2) over the pandas features (step 7); the CLI run
 (step 4) against the 3 s goal. The LAST line printed is one JSON object with the figures.
+
+    .venv/bin/python benchmarks/features.py --ab-before /tmp/before/dbt [--reps 3]
+
+instead times a same-run A/B of the one-session incremental `tradewind features build` (new
+process, end to end: the wall clock of the process) between an older dbt project ("before", e.g.
+`git archive <commit> dbt | tar -x -C /tmp/before`) and this one ("after"): one base database
+with every bar but the last session, a full build per project (each copied as a snapshot, then
+one no-op run so dbt's partial-parse state is warm, as in daily use), then `--reps` rounds in
+alternating order, each copying the snapshot, COPYing the last session and running the CLI. The
+last line: median seconds of each and their ratio.
 """
 
 from __future__ import annotations
@@ -111,11 +121,91 @@ def timed(fn):
     return out, time.perf_counter() - t0
 
 
+def _clone(admin: str, name: str, template: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f'drop database if exists "{name}" with (force)')
+        c.execute(f'create database "{name}" template "{template}"')
+
+
+def ab_incremental(data: Path, before: Path, reps: int) -> None:
+    """The --ab-before mode (module docstring)."""
+    settings = get_settings()
+    server = warehouse_url(settings)
+    admin = _with_db(server, "postgres")
+    projects = {"before": before.resolve(), "after": settings.dbt_project_dir}
+    bars, _ = read_yahoo(data)
+    last = max(bars["session"])
+    names = ["tw_bench_ab_base"] + [
+        f"tw_bench_ab_{w}_{k}" for w in projects for k in ("snap", "work")
+    ]
+
+    def cli(url: str, which: str, *extra: str) -> float:
+        env = {**os.environ, "DATABASE_URL": url, "TRADEWIND_DBT_PROJECT_DIR": str(projects[which]),
+               "DBT_TARGET_PATH": str(settings.home / f"bench-ab-target-{which}")}  # fmt: skip
+        t0 = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "tradewind", "features", "build", *extra],
+                              env=env, capture_output=True, text=True)  # fmt: skip
+        if proc.returncode != 0:
+            raise SystemExit(
+                f"{which}: tradewind features build failed: {proc.stderr.strip()[-500:]}"
+            )
+        return time.monotonic() - t0
+
+    rows = []
+    try:
+        _clone(admin, names[0], "template0")
+        base = _with_db(server, names[0])
+        migrate(base, settings.sql_dir, settings.use_timescale)
+        copy_bars(base, bars[bars["session"] < last])
+        for which in projects:
+            work = _with_db(server, f"tw_bench_ab_{which}_work")
+            _clone(admin, f"tw_bench_ab_{which}_work", names[0])
+            t = cli(work, which, "--full-refresh")
+            print(f"{which}: full build {t:.1f} s", flush=True)
+            with psycopg.connect(work) as c:  # history two days old, as on a daily schedule
+                c.execute("update raw.bars_daily set ingested_at = ingested_at - interval '2 days'")
+            cli(work, which)  # warm: dbt's partial-parse state, as a daily run has it
+            _clone(admin, f"tw_bench_ab_{which}_snap", f"tw_bench_ab_{which}_work")
+        for rep in range(reps):
+            for which in ("before", "after") if rep % 2 == 0 else ("after", "before"):
+                work = _with_db(server, f"tw_bench_ab_{which}_work")
+                _clone(admin, f"tw_bench_ab_{which}_work", f"tw_bench_ab_{which}_snap")
+                copy_bars(work, bars[bars["session"] == last])
+                load = os.getloadavg()[0]
+                t = cli(work, which)
+                run = json.loads(
+                    (settings.home / f"bench-ab-target-{which}" / "run_results.json").read_text()
+                )
+                slowest = sorted(run["results"], key=lambda r: -float(r["execution_time"]))[:4]
+                row = {"rep": rep + 1, "which": which, "cli_s": round(t, 2),
+                       "dbt_elapsed_s": round(float(run["elapsed_time"]), 2),
+                       "load_1m": [round(load, 1), round(os.getloadavg()[0], 1)],
+                       "slowest": {r["unique_id"].split(".")[2]: round(float(r["execution_time"]), 2)
+                                   for r in slowest}}  # fmt: skip
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as c:
+            for name in names:
+                c.execute(f'drop database if exists "{name}" with (force)')
+    median = {w: float(np.median([r["cli_s"] for r in rows if r["which"] == w])) for w in projects}
+    print(json.dumps({"benchmark": "features_incremental_ab", "before": str(projects["before"]),
+                      "reps": reps, "median_cli_s": median,
+                      "after_vs_before": round(median["after"] / median["before"], 2)}))  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--keep", action="store_true", help="Keep the scratch database.")
+    ap.add_argument(
+        "--ab-before", type=Path, help="A/B the incremental CLI build against this dbt project."
+    )
+    ap.add_argument("--reps", type=int, default=3, help="Rounds of the --ab-before A/B.")
     args = ap.parse_args()
+    if args.ab_before is not None:
+        ab_incremental(args.data, args.ab_before, args.reps)
+        return
 
     settings = get_settings()
     server = warehouse_url(settings)
