@@ -4,7 +4,9 @@ What is timed, for each implementation: a whole training run of ``--timesteps`` 
 the same environment (the default DOW30 agent ``rl/agents/dow30_ppo.yaml``: 30 assets, window
 32, five features, 10 bp, 32 vectorised envs, episodes of 252 sessions, the same EIIE network
 sizes, train batch, minibatch and epochs), from the first ``train()`` call to the last. Building
-the algorithm (Ray start, actors) is timed separately and reported, not included. Throughput =
+the algorithm (Ray start, actors) is timed separately and reported, not included. One untimed
+train batch of each implementation runs first (warm-up: the process's one-off first-call costs
+would otherwise land on whichever runs first). Throughput =
 env steps sampled / wall time of the loop, so it includes the learning. Because the machine is
 shared, the CPU time of this process over the same loop is reported too (``cpu_steps_per_s`` =
 env steps / process CPU seconds): with a local env runner and a local learner RLlib does all its
@@ -294,6 +296,11 @@ def main() -> None:
     }  # fmt: skip
     print(f"market: {data.n_assets} assets x {data.n_sessions} sessions; budget {args.timesteps:,} "
           f"env steps per implementation", flush=True)  # fmt: skip
+    # Warm-up, untimed: one train batch of each implementation first, so neither the first
+    # variant nor the reference pays the process's one-off costs (torch kernels' first calls,
+    # RLlib's first iteration: connector and object-store set-up) inside its timing.
+    warm = base.algorithm.train_batch_size
+    compact_ppo(base, data, warm)
     ref = compact_ppo(base, data, args.timesteps)
     print(f"compact PPO: {ref['steps_per_s']:,.0f} env-steps/s wall, {ref['cpu_steps_per_s']:,.0f} "
           f"per CPU-second (sample {ref['sample_s']:.1f}s, learn {ref['learn_s']:.1f}s, wall "
@@ -303,6 +310,7 @@ def main() -> None:
     out["compact_ppo"] = {k: round(v, 2) for k, v in ref.items()}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:
+        rllib_ppo(base, str(path), warm)
         for name in args.variants.split(","):
             overrides, threads = VARIANTS[name]
             torch.set_num_threads(threads or args.torch_threads)
