@@ -188,7 +188,10 @@ def ab_incremental(data: Path, before: Path, reps: int) -> None:
         with psycopg.connect(admin, autocommit=True) as c:
             for name in names:
                 c.execute(f'drop database if exists "{name}" with (force)')
-    median = {w: float(np.median([r["cli_s"] for r in rows if r["which"] == w])) for w in projects}
+    median = {
+        w: round(float(np.median([r["cli_s"] for r in rows if r["which"] == w])), 2)
+        for w in projects
+    }
     print(json.dumps({"benchmark": "features_incremental_ab", "before": str(projects["before"]),
                       "reps": reps, "median_cli_s": median,
                       "after_vs_before": round(median["after"] / median["before"], 2)}))  # fmt: skip
