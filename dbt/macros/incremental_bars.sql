@@ -19,6 +19,30 @@
     ), 0)
 {%- endmacro %}
 
+{#- Both incremental paths compare a relation with its built copy in (symbol, calendar year)
+    buckets: one digest per bucket first, then row by row only inside the buckets that differ.
+    year_digests: the per-bucket digests, bit_xor of a row hash (order-free). -#}
+{% macro year_digests(relation, alias, row_hash) -%}
+        select {{ alias }}.symbol, date_trunc('year', {{ alias }}.session)::date as year_start,
+               bit_xor({{ row_hash }}) as digest
+        from {{ relation }} as {{ alias }}
+        group by 1, 2
+{%- endmacro %}
+
+{#- The rows of ``relation`` (as ``alias``) inside the buckets (symbol, year_start) listed in
+    ``buckets``: a lateral + offset 0 (not pulled up into a join), so one index range scan per
+    differing bucket, whatever the planner guesses. -#}
+{% macro rows_in_buckets(buckets, relation, alias) -%}
+        from {{ buckets }} as k
+        cross join lateral (
+            select * from {{ relation }} as {{ alias }}
+            where {{ alias }}.symbol = k.symbol
+              and {{ alias }}.session >= k.year_start
+              and {{ alias }}.session < (k.year_start + interval '1 year')::date
+            offset 0
+        ) as {{ alias }}
+{%- endmacro %}
+
 {#- pre_hook of an incremental run: the scope table (symbol, from_session): every row of the
     symbol at or after from_session is recomputed. A symbol is in scope when any of its bars was
     added, changed or deleted (from the first such session on: bar_index, prev_session and
@@ -30,16 +54,10 @@
     {%- if is_incremental() -%}
     create temporary table {{ tradewind.bar_scope_table() }} on commit drop as
     with current_buckets as (
-        select b.symbol, date_trunc('year', b.session)::date as year_start,
-               bit_xor({{ tradewind.bar_hash('b') }}) as digest
-        from {{ stg }} as b
-        group by 1, 2
+        {{ tradewind.year_digests(stg, 'b', tradewind.bar_hash('b')) }}
     ),
     built_buckets as (
-        select t.symbol, date_trunc('year', t.session)::date as year_start,
-               bit_xor(t.bars_digest) as digest
-        from {{ this }} as t
-        group by 1, 2
+        {{ tradewind.year_digests(this, 't', 't.bars_digest') }}
     ),
     changed_buckets as (
         select coalesce(c.symbol, o.symbol) as symbol, coalesce(c.year_start, o.year_start) as year_start
@@ -47,28 +65,14 @@
         full outer join built_buckets as o on o.symbol = c.symbol and o.year_start = c.year_start
         where c.digest is distinct from o.digest
     ),
-    -- lateral + offset 0 (not pulled up into a join): one index range scan per differing
-    -- bucket, whatever the planner guesses.
     current_bars as (
         select b.symbol, b.session, bit_xor({{ tradewind.bar_hash('b') }}) as digest
-        from changed_buckets as k
-        cross join lateral (
-            select * from {{ stg }} as b
-            where b.symbol = k.symbol
-              and b.session >= k.year_start and b.session < (k.year_start + interval '1 year')::date
-            offset 0
-        ) as b
+        {{ tradewind.rows_in_buckets('changed_buckets', stg, 'b') }}
         group by 1, 2
     ),
     built_bars as (
         select t.symbol, t.session, t.bars_digest as digest
-        from changed_buckets as k
-        cross join lateral (
-            select * from {{ this }} as t
-            where t.symbol = k.symbol
-              and t.session >= k.year_start and t.session < (k.year_start + interval '1 year')::date
-            offset 0
-        ) as t
+        {{ tradewind.rows_in_buckets('changed_buckets', this, 't') }}
     ),
     changed as (
         select coalesce(c.symbol, o.symbol) as symbol, coalesce(c.session, o.session) as session
@@ -144,45 +148,27 @@
     {%- for c in columns -%}
         {%- set ns.h = ns.h + ['x.' ~ c] -%}{%- set ns.b = ns.b + ['b.' ~ c] -%}{%- set ns.t = ns.t + ['t.' ~ c] -%}
     {%- endfor -%}
+    {%- set row_hash = "hash_record_extended(row(x.session, " ~ (ns.h | join(', ')) ~ "), 0)" %}
     with built_buckets as (
-        select x.symbol, date_trunc('year', x.session)::date as year_start,
-               bit_xor(hash_record_extended(row(x.session, {{ ns.h | join(', ') }}), 0)) as digest
-        from {{ built }} as x
-        group by 1, 2
+        {{ tradewind.year_digests(built, 'x', row_hash) }}
     ),
     this_buckets as (
-        select x.symbol, date_trunc('year', x.session)::date as year_start,
-               bit_xor(hash_record_extended(row(x.session, {{ ns.h | join(', ') }}), 0)) as digest
-        from {{ this_relation }} as x
-        group by 1, 2
+        {{ tradewind.year_digests(this_relation, 'x', row_hash) }}
     ),
     buckets as (
         select coalesce(n.symbol, o.symbol) as symbol,
-               coalesce(n.year_start, o.year_start) as year_start,
-               (coalesce(n.year_start, o.year_start) + interval '1 year')::date as year_end
+               coalesce(n.year_start, o.year_start) as year_start
         from built_buckets as n
         full outer join this_buckets as o on o.symbol = n.symbol and o.year_start = n.year_start
         where n.digest is distinct from o.digest
     ),
-    -- lateral + offset 0 (not pulled up into a join): one index range scan per differing
-    -- bucket, whatever the planner guesses.
     built_rows as (
         select x.*
-        from buckets as k
-        cross join lateral (
-            select * from {{ built }} as x
-            where x.symbol = k.symbol and x.session >= k.year_start and x.session < k.year_end
-            offset 0
-        ) as x
+        {{ tradewind.rows_in_buckets('buckets', built, 'x') }}
     ),
     this_rows as (
         select x.*
-        from buckets as k
-        cross join lateral (
-            select * from {{ this_relation }} as x
-            where x.symbol = k.symbol and x.session >= k.year_start and x.session < k.year_end
-            offset 0
-        ) as x
+        {{ tradewind.rows_in_buckets('buckets', this_relation, 'x') }}
     )
     select coalesce(b.symbol, t.symbol) as symbol, coalesce(b.session, t.session) as session
     from built_rows as b
