@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     )
     sql_dir: Path = PROJECT_ROOT / "sql"
     dbt_project_dir: Path = PROJECT_ROOT / "dbt"
+    feature_build_plan: bool = Field(
+        default=True,
+        description="Daily incremental `tradewind features build`: replay the SQL plan recorded "
+        "from the last dbt build while it is valid (tradewind.features.plan); false: always dbt.",
+    )
 
     # --- vendors ---------------------------------------------------------------------------
     alpaca_api_key_id: SecretStr | None = Field(

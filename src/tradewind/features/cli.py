@@ -41,11 +41,23 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--select", "-s", help="dbt node selection (repeatable)."),
         ] = None,
+        no_plan: Annotated[
+            bool,
+            typer.Option(
+                "--no-plan",
+                help="Always start dbt: no replay of the recorded build plan, none recorded.",
+            ),
+        ] = False,
     ) -> None:
-        """Run `dbt build` (seeds, models, tests) on the warehouse in use, streaming dbt's log."""
+        """Run `dbt build` (seeds, models, tests) on the warehouse in use, streaming dbt's log.
+
+        The daily incremental build replays dbt's recorded SQL plan while valid; --no-plan: dbt."""
         from tradewind.features.runner import build
 
-        result = _one_line_errors(lambda: build(full_refresh=full_refresh, select=select or None))
+        plan = False if no_plan else None  # None: the setting feature_build_plan decides
+        result = _one_line_errors(
+            lambda: build(full_refresh=full_refresh, select=select or None, plan=plan)
+        )
         typer.echo(result.summary())
 
     @features.command("docs")

@@ -14,7 +14,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -39,10 +39,13 @@ class BuildResult:
     elapsed_s: float
     statuses: dict[str, int] = field(default_factory=dict)
     nodes: list[dict] = field(default_factory=list)
+    # True: the recorded plan of dbt's SQL ran (tradewind.features.plan), dbt was not started.
+    replayed: bool = False
 
     def summary(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in sorted(self.statuses.items()))
-        return f"dbt {self.command}: {counts or 'nothing to do'} in {self.elapsed_s:.1f}s"
+        how = " (recorded plan, dbt not started)" if self.replayed else ""
+        return f"dbt {self.command}{how}: {counts or 'nothing to do'} in {self.elapsed_s:.1f}s"
 
 
 def server_database(url: str) -> str:
@@ -137,11 +140,14 @@ def run_dbt(
     threads: int | None = None,
     settings: Settings | None = None,
     probe: bool = True,
+    callbacks: Sequence[Callable] = (),
+    on_success: Callable | None = None,
 ) -> BuildResult:
     """Invoke ``dbt <args>`` in this process against the warehouse; raise on failure.
 
     ``probe=False`` skips connecting first (for commands that never touch the database, such as
-    ``dbt parse``, which must work with no server running)."""
+    ``dbt parse``, which must work with no server running). ``callbacks`` receive dbt's events;
+    ``on_success`` gets dbt's result of a successful run (the plan recorder uses both)."""
     from tradewind.db import warehouse_url
 
     settings = settings or get_settings()
@@ -161,7 +167,7 @@ def run_dbt(
 
     t0 = time.monotonic()
     with _DBT_LOCK, _environment(dbt_env(url, settings, probe=probe)):
-        res = dbtRunner().invoke(cli)
+        res = dbtRunner(callbacks=list(callbacks)).invoke(cli)
     elapsed = time.monotonic() - t0
     nodes = _node_rows(res.result)
     statuses: dict[str, int] = {}
@@ -180,6 +186,8 @@ def run_dbt(
         else:
             msg = f"dbt {command} failed (see dbt's output above)"
         raise FeatureBuildError(msg)
+    if on_success is not None:
+        on_success(res.result)
     return BuildResult(command, True, elapsed, statuses, nodes)
 
 
@@ -187,19 +195,21 @@ SEED_TABLE = "features_staging.nyse_sessions"  # dbt_project.yml: seeds +schema 
 
 
 def _seed_fingerprint(seed_csv: Path) -> tuple[int, str, str, float]:
-    """(rows, first session, last session, sum of open+close epochs) of the seed file."""
-    import pandas as pd
+    """(rows, first session, last session, sum of open+close epochs) of the seed file. Plain
+    csv and datetime: the daily build's replay path does not import pandas (start-up time)."""
+    import csv
+    from datetime import datetime
 
-    df = pd.read_csv(seed_csv)
-    epoch, second = pd.Timestamp(0, tz="UTC"), pd.Timedelta(seconds=1)
-    opens = (pd.to_datetime(df["market_open"], utc=True) - epoch) // second
-    closes = (pd.to_datetime(df["market_close"], utc=True) - epoch) // second
-    return (
-        len(df),
-        str(df["session"].min()),
-        str(df["session"].max()),
-        float(opens.sum() + closes.sum()),
+    with seed_csv.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    # The seed's times carry their UTC offset ("+00"); whole seconds, as the warehouse's sum.
+    epochs = sum(
+        int(datetime.fromisoformat(r[k]).timestamp())
+        for r in rows
+        for k in ("market_open", "market_close")
     )
+    sessions = [r["session"] for r in rows]
+    return (len(rows), min(sessions), max(sessions), float(epochs))
 
 
 def seed_is_loaded(url: str, project_dir: Path) -> bool:
@@ -232,6 +242,7 @@ def build(
     vars: Mapping | None = None,
     target_path: Path | None = None,
     threads: int | None = None,
+    plan: bool | None = None,
 ) -> BuildResult:
     """``dbt build`` of the feature warehouse: seeds, models, data and unit tests.
 
@@ -240,11 +251,19 @@ def build(
     tests and limits the session-keyed data tests to the sessions it can rewrite
     (:func:`set_test_scope`). Full builds and the first build run every test on all history.
 
+    That daily incremental build of everything runs the recorded plan of dbt's own SQL instead
+    of dbt while the plan is valid (:mod:`tradewind.features.plan`), and otherwise runs dbt and
+    records a new plan from it; ``plan=False`` (setting ``feature_build_plan``, CLI
+    ``--no-plan``) always runs dbt and records nothing.
+
     For Airflow and ``make demo``: ``tradewind.features.build()`` after ingestion. Raises
     :class:`FeatureBuildError` (a ``WarehouseError``) with dbt's message when anything fails.
     """
+    settings = get_settings()
+    use_plan = settings.feature_build_plan if plan is None else plan
     args = ["build"]
     scoped = False
+    recording: dict = {}
     if full_refresh:
         args.append("--full-refresh")
     elif not select:
@@ -261,16 +280,86 @@ def build(
             excluded.append("resource_type:unit_test")
         if excluded:
             args += ["--exclude", *excluded]
+        if scoped and use_plan and "resource_type:seed" in excluded:
+            try:
+                done = _planned_build(url, settings, args, vars, target_path, recording)
+            except BaseException:
+                reset_test_scope(url)
+                raise
+            if done is not None:
+                reset_test_scope(url)
+                return done
     if select:
         args += ["--select", *([select] if isinstance(select, str) else select)]
         # Only tests whose every parent is built in this run (or upstream of it): a test joining
         # daily_features with a model left out would otherwise judge a stale table.
         args += ["--indirect-selection", "buildable"]
     try:
-        return run_dbt(args, url=url, vars=vars, target_path=target_path, threads=threads)
+        return run_dbt(args, url=url, vars=vars, target_path=target_path, threads=threads,
+                       **recording)  # fmt: skip
     finally:
         if scoped:
             reset_test_scope(url)
+
+
+def dbt_flag_environment() -> dict[str, str]:
+    """dbt's flags set through ``DBT_*`` environment variables (part of a plan's fingerprint:
+    they can change what dbt runs); the folders dbt reads or writes are not flags."""
+    folders = {"DBT_PROFILES_DIR", "DBT_PROJECT_DIR", "DBT_TARGET_PATH", "DBT_LOG_PATH"}
+    return {
+        k: v for k, v in sorted(os.environ.items()) if k.startswith("DBT_") and k not in folders
+    }
+
+
+def plan_inputs(
+    url: str,
+    args: Sequence[str],
+    *,
+    vars: Mapping | None = None,
+    target_path: Path | None = None,
+    settings: Settings | None = None,
+):
+    """What, besides the warehouse, a recorded plan of ``dbt <args>`` on ``url`` depends on
+    (:class:`tradewind.features.plan.Inputs`); connects once (the server's database name)."""
+    from tradewind.features import plan as planlib
+
+    settings = settings or get_settings()
+    env = dbt_env(url, settings)
+    return planlib.Inputs(
+        project_dir=settings.dbt_project_dir,
+        args=list(args),
+        vars=dict(vars or {}),
+        profile={k: v for k, v in env.items()
+                 if k.startswith("TRADEWIND_DBT_") and k != "TRADEWIND_DBT_PASSWORD"},
+        dbt_flags=dbt_flag_environment(),
+        # A target folder inside the project is dbt's output, not its input.
+        skip=[Path(p) for p in (target_path, os.environ.get("DBT_TARGET_PATH")) if p],
+    )  # fmt: skip
+
+
+def _planned_build(url, settings, args, vars, target_path, recording: dict):
+    """The daily build from the recorded plan when it is valid (a BuildResult); else None, with
+    ``recording`` set to the run_dbt arguments that record a new plan from dbt's run."""
+    from tradewind.features import plan as planlib
+
+    inputs = plan_inputs(url, args, vars=vars, target_path=target_path, settings=settings)
+    found, reason = planlib.load_valid(url, inputs)
+    if found is not None:
+        return planlib.replay(found, url)
+    print(f"build plan: {reason}; running dbt and recording a new plan", flush=True)
+    recorder = planlib.Recorder(inputs, url)
+
+    def record(result) -> None:
+        try:
+            saved = planlib.save(url, recorder.plan(result.results))
+        except planlib.PlanError as exc:
+            print(f"build plan not recorded: {exc}", flush=True)
+            return
+        if saved:
+            print(f"build plan recorded ({len(recorder.order)} nodes)", flush=True)
+
+    recording.update(callbacks=[recorder], on_success=record)
+    return None
 
 
 TEST_SCOPE_TABLE = "ops.feature_test_scope"  # migration 050; read by the tests' `where`
