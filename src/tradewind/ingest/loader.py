@@ -27,6 +27,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,113 +48,146 @@ _COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 _CHUNK_ROWS = 50_000  # small enough that the server starts early
 
 
-def _symbol_codes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(code per row, distinct symbols as ASCII bytes, byte length per row): the few distinct
-    symbols are encoded once instead of once per row."""
-    codes, uniques = pd.factorize(frame["symbol"])
-    encoded = np.array([str(u).encode("ascii") for u in uniques], dtype=object)
-    as_bytes = encoded.astype(bytes) if len(encoded) else np.array([], dtype="S1")
-    return codes, as_bytes, np.array([len(b) for b in encoded], dtype=np.int64)[codes]
+@dataclass(frozen=True)
+class _Field:
+    """One column of a binary COPY tuple: a fixed-width big-endian number (``wire`` e.g. ">f8")
+    or text (``wire`` "text": ``values`` an "S" array, ``lengths`` its byte length per row).
+    ``values`` may be a scalar (the same value in every row); ``null`` marks NULL rows."""
+
+    wire: str
+    values: Any
+    null: np.ndarray | None = None
+    lengths: np.ndarray | None = None
 
 
-def _pg_time(frame: pd.DataFrame, tf: Timeframe) -> tuple[np.ndarray, str, int]:
-    """The time column in PostgreSQL's binary form: (values, numpy big-endian type, byte length).
+def _blocks(n: int, fields: list[_Field]) -> list[tuple[int, int]]:
+    """Row ranges to encode as one array each: the runs of rows of one shape (every text the
+    same length, every nullable field NULL in all or none of them), so that a block has no
+    bytes to drop; when the shape changes too often for that (say, vwap missing every other
+    row), plain ``_CHUNK_ROWS`` ranges whose extra bytes are dropped by mask instead."""
+    change = np.zeros(max(n - 1, 0), dtype=bool)
+    for f in fields:
+        for per_row in (f.lengths, f.null):
+            if per_row is not None and n > 1:
+                change |= per_row[1:] != per_row[:-1]
+    cuts = np.flatnonzero(change) + 1
+    if len(cuts) > max(64, n // 2_000):
+        cuts = np.array([], dtype=np.int64)
+    edges = np.r_[0, cuts, n]
+    out = []
+    for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
+        out += [(a, min(hi, a + _CHUNK_ROWS)) for a in range(lo, hi, _CHUNK_ROWS)]
+    return out
 
-    date = days since 2000-01-01 (int4); timestamptz = microseconds since 2000-01-01 UTC (int8).
+
+def _encode_tuples(n: int, fields: list[_Field]) -> Iterator[bytes]:
+    """Binary COPY tuples of ``n`` rows, in row order (see ``_blocks`` for the pieces).
+
+    Each block is one fixed-width structured array whose bytes are the wire format with every
+    field at its widest (text padded to the block's longest value, NULL fields with their data
+    bytes); bytes a row does not have (padding, data of a NULL) are dropped with one boolean
+    mask, which a block of one shape never needs. Row order matters: the bars' indexes take
+    rows sorted by key at their rightmost leaf, whereas rows grouped by shape land in the
+    middle of the index (measured: the direct COPY of the 491k-row shared set ~30 % slower on
+    the server when grouped by symbol length).
     """
+    for lo, hi in _blocks(n, fields):
+        m = hi - lo
+        layout: list[tuple[str, str]] = [("n", ">i2")]
+        fill: list[tuple[str, str, Any, Any]] = []  # (length field, data field, length, value)
+        holes: list[tuple[str, int, np.ndarray]] = []  # (data field, width, kept per row)
+        for i, f in enumerate(fields):
+            null = None if f.null is None else f.null[lo:hi]
+            scalar = np.ndim(f.values) == 0
+            vals = f.values if scalar else f.values[lo:hi]
+            if f.wire == "text":
+                lens = np.asarray(len(vals)) if scalar else f.lengths[lo:hi]
+                width = int(lens.max())
+                wire = f"S{max(width, 1)}"
+                length: Any = lens
+                if not scalar and (lens != width).any():
+                    holes.append((f"v{i}", width, lens))
+            else:
+                wire, width = f.wire, np.dtype(f.wire).itemsize
+                length = width
+            if null is not None and null.all():
+                layout.append((f"l{i}", ">i4"))  # NULL everywhere: no data bytes at all
+                fill.append((f"l{i}", "", -1, None))
+                continue
+            if null is not None and null.any():
+                length = np.where(null, -1, length)
+                holes.append((f"v{i}", width, ~null))
+            layout += [(f"l{i}", ">i4"), (f"v{i}", wire)]
+            fill.append((f"l{i}", f"v{i}", length, vals))
+        rec = np.empty(m, dtype=np.dtype(layout))
+        rec["n"] = len(fields)
+        for lname, vname, length, vals in fill:
+            rec[lname] = length
+            if vname:
+                rec[vname] = vals
+        if not holes:
+            yield rec.tobytes()
+            continue
+        keep = np.ones((m, rec.dtype.itemsize), dtype=bool)
+        for vname, width, kept in holes:
+            offset = rec.dtype.fields[vname][1]
+            if kept.dtype == bool:  # a NULL's data bytes go
+                keep[~kept, offset : offset + width] = False
+            else:  # text: the padding past each row's length goes
+                keep[:, offset : offset + width] &= np.arange(width) < kept[:, None]
+        yield rec.view(np.uint8).reshape(m, -1)[keep].tobytes()
+
+
+def _symbol_field(frame: pd.DataFrame) -> _Field:
+    """The symbol column as text: the few distinct symbols are encoded once, not per row."""
+    codes, uniques = pd.factorize(frame["symbol"])
+    encoded = [str(u).encode("ascii") for u in uniques]
+    table = np.array(encoded, dtype=bytes) if encoded else np.array([], dtype="S1")
+    lengths = np.array([len(b) for b in encoded], dtype=np.int64)
+    return _Field("text", table[codes], lengths=lengths[codes])
+
+
+def _time_field(frame: pd.DataFrame, tf: Timeframe) -> _Field:
+    """The time column in PostgreSQL's binary form: date = days since 2000-01-01 (int4);
+    timestamptz = microseconds since 2000-01-01 UTC (int8)."""
     tcol = tf.time_column
     if tf.daily:
         t = frame[tcol].to_numpy().astype("datetime64[D]").astype(np.int64) - _PG_EPOCH_DAYS
-        return t, ">i4", 4
+        return _Field(">i4", t)
     us = frame[tcol].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-    return us.astype("datetime64[us]").astype(np.int64) - _PG_EPOCH_US, ">i8", 8
+    return _Field(">i8", us.astype("datetime64[us]").astype(np.int64) - _PG_EPOCH_US)
 
 
 def encode_copy_binary(frame: pd.DataFrame, tf: Timeframe) -> list[bytes]:
-    """The staging rows (symbol, time, 7 x float8) as PostgreSQL binary COPY tuples.
-
-    Pure numpy: rows are grouped by symbol length so that every group is a fixed-width
-    structured array whose bytes are exactly the wire format. NaN travels as float8 NaN and is
-    turned into NULL by the upsert (vwap, trade_count). Returns chunks without header/trailer.
-    """
+    """The staging rows (symbol, time, 7 x float8) as PostgreSQL binary COPY tuples, in the
+    frame's row order. NaN travels as float8 NaN and is turned into NULL by the upsert (vwap,
+    trade_count). Returns chunks without header/trailer."""
     if frame.empty:
         return []
-    codes, symbols, lengths = _symbol_codes(frame)
-    t, t_type, t_len = _pg_time(frame, tf)
-    values = {c: frame[c].to_numpy(dtype=np.float64) for c in _FLOATS}
-    chunks: list[bytes] = []
-    for length in np.unique(lengths):
-        idx = np.flatnonzero(lengths == length)
-        fields = [("n", ">i2"), ("l_sym", ">i4"), ("sym", f"S{int(length)}"), ("l_t", ">i4"),
-                  ("t", t_type)]  # fmt: skip
-        for c in _FLOATS:
-            fields += [(f"l_{c}", ">i4"), (c, ">f8")]
-        for lo in range(0, len(idx), _CHUNK_ROWS):
-            part = idx[lo : lo + _CHUNK_ROWS]
-            rec = np.empty(len(part), dtype=np.dtype(fields))
-            rec["n"] = 2 + len(_FLOATS)
-            rec["l_sym"] = int(length)
-            rec["sym"] = symbols[codes[part]]
-            rec["l_t"] = t_len
-            rec["t"] = t[part]
-            for c in _FLOATS:
-                rec[f"l_{c}"] = 8
-                rec[c] = values[c][part]
-            chunks.append(rec.tobytes())
-    return chunks
+    fields = [_symbol_field(frame), _time_field(frame, tf)]
+    fields += [_Field(">f8", frame[c].to_numpy(dtype=np.float64)) for c in _FLOATS]
+    return list(_encode_tuples(len(frame), fields))
 
 
 def encode_copy_binary_target(
     frame: pd.DataFrame, tf: Timeframe, source: str, adjustment: str, run_id: int | None
 ) -> Iterator[bytes]:
-    """Rows in the bars table's own layout, for a binary COPY straight into it:
-    (source, symbol, time, open, high, low, close, volume, vwap, trade_count, adjustment, run_id).
-
-    vwap and trade_count are NULL where missing; a NULL field has no data bytes, so rows are
-    grouped by (symbol length, vwap missing, trade_count missing): each group is fixed-width.
-    """
+    """Rows in the bars table's own layout, for a binary COPY straight into it, in the frame's
+    row order: (source, symbol, time, open, high, low, close, volume, vwap, trade_count,
+    adjustment, run_id); vwap and trade_count are NULL where missing."""
     if frame.empty:
         return
-    codes, symbols, lengths = _symbol_codes(frame)
-    t, t_type, t_len = _pg_time(frame, tf)
-    prices = {c: frame[c].to_numpy(dtype=np.float64) for c in _FLOATS[:5]}
     vwap = frame["vwap"].to_numpy(dtype=np.float64)
     count = frame["trade_count"].to_numpy(dtype=np.float64)
-    vwap_null, count_null = np.isnan(vwap), np.isnan(count)
+    count_null = np.isnan(count)
     counts = np.rint(np.where(count_null, 0.0, count)).astype(np.int64)
-    src, adj = source.encode(), adjustment.encode()
-    group = lengths.astype(np.int64) * 4 + vwap_null * 2 + count_null
-    for key in np.unique(group):
-        idx = np.flatnonzero(group == key)
-        length, v_null, c_null = int(key // 4), bool(key & 2), bool(key & 1)
-        fields = [("n", ">i2"), ("l_src", ">i4"), ("src", f"S{len(src)}"), ("l_sym", ">i4"),
-                  ("sym", f"S{length}"), ("l_t", ">i4"), ("t", t_type)]  # fmt: skip
-        for c in prices:
-            fields += [(f"l_{c}", ">i4"), (c, ">f8")]
-        fields += [("l_vwap", ">i4")] + ([] if v_null else [("vwap", ">f8")])
-        fields += [("l_count", ">i4")] + ([] if c_null else [("count", ">i8")])
-        fields += [("l_adj", ">i4"), ("adj", f"S{len(adj)}"), ("l_run", ">i4")]
-        fields += [] if run_id is None else [("run", ">i8")]
-        for lo in range(0, len(idx), _CHUNK_ROWS):
-            part = idx[lo : lo + _CHUNK_ROWS]
-            rec = np.empty(len(part), dtype=np.dtype(fields))
-            rec["n"] = 12
-            rec["l_src"], rec["src"] = len(src), src
-            rec["l_sym"], rec["sym"] = length, symbols[codes[part]]
-            rec["l_t"], rec["t"] = t_len, t[part]
-            for c in prices:
-                rec[f"l_{c}"], rec[c] = 8, prices[c][part]
-            rec["l_vwap"] = -1 if v_null else 8
-            if not v_null:
-                rec["vwap"] = vwap[part]
-            rec["l_count"] = -1 if c_null else 8
-            if not c_null:
-                rec["count"] = counts[part]
-            rec["l_adj"], rec["adj"] = len(adj), adj
-            rec["l_run"] = -1 if run_id is None else 8
-            if run_id is not None:
-                rec["run"] = run_id
-            yield rec.tobytes()
+    fields = [_Field("text", source.encode()), _symbol_field(frame), _time_field(frame, tf)]
+    fields += [_Field(">f8", frame[c].to_numpy(dtype=np.float64)) for c in _FLOATS[:5]]
+    fields += [_Field(">f8", vwap, null=np.isnan(vwap)), _Field(">i8", counts, null=count_null)]
+    fields += [_Field("text", adjustment.encode())]
+    fields += [_Field(">i8", 0 if run_id is None else run_id,
+                      null=np.full(len(frame), run_id is None))]  # fmt: skip
+    yield from _encode_tuples(len(frame), fields)
 
 
 def _stage_ddl(tf: Timeframe) -> str:
