@@ -21,11 +21,15 @@
 
 {#- Both incremental paths compare a relation with its built copy in (symbol, calendar year)
     buckets: one digest per bucket first, then row by row only inside the buckets that differ.
-    year_digests: the per-bucket digests, bit_xor of a row hash (order-free). -#}
-{% macro year_digests(relation, alias, row_hash) -%}
+    year_digests: the per-bucket digests, bit_xor of a row hash (order-free). only_if: an
+    uncorrelated condition (PostgreSQL evaluates it once, as a one-time filter: when false the
+    pass over the relation never runs), so the digest path is switched in the SQL itself, not
+    in Jinja, and dbt's recorded SQL stays right whichever path a run takes. -#}
+{% macro year_digests(relation, alias, row_hash, only_if='true') -%}
         select {{ alias }}.symbol, date_trunc('year', {{ alias }}.session)::date as year_start,
                bit_xor({{ row_hash }}) as digest
         from {{ relation }} as {{ alias }}
+        where {{ only_if }}
         group by 1, 2
 {%- endmacro %}
 
@@ -43,21 +47,30 @@
         ) as {{ alias }}
 {%- endmacro %}
 
-{#- pre_hook of an incremental run: the scope table (symbol, from_session): every row of the
-    symbol at or after from_session is recomputed. A symbol is in scope when any of its bars was
-    added, changed or deleted (from the first such session on: bar_index, prev_session and
-    gap_sessions of every later bar can change), or when the calendar renumbered its sessions
-    (a session added or removed before its last bar: all of it, from '-infinity').
-    Cost: one pass over the raw bars and one over this table, aggregated per (symbol, year);
-    only the (symbol, year) buckets whose digests differ are compared bar by bar. -#}
+{#- pre_hook of int_daily_bars. On an incremental run, the scope table (symbol, from_session):
+    every row of the symbol at or after from_session is recomputed. A symbol is in scope when
+    any of its bars was added, changed or deleted (from the first such session on: bar_index,
+    prev_session and gap_sessions of every later bar can change), or when the calendar
+    renumbered its sessions (a session added or removed before its last bar: all of it, from
+    '-infinity'). What changed comes from ops.bar_changes since the watermark (macro
+    logged_bar_changes: a few index probes) when the log is trusted, else from the digests: one
+    pass over the raw bars and one over this table, aggregated per (symbol, year), then bar by
+    bar inside the (symbol, year) buckets whose digests differ. Either way the watermark moves
+    to this run's snapshot, in its transaction. -#}
 {% macro create_bar_scope(stg, sessions) -%}
+    {%- set fingerprint = tradewind.bar_fingerprint(sessions) -%}
     {%- if is_incremental() -%}
+    {%- set digests = 'not (select trusted from ' ~ tradewind.log_state_table() ~ ')' -%}
+    {{ tradewind.create_log_state('ops.bar_changes', 'true', 'ops.bar_capture_intact()', fingerprint) }};
     create temporary table {{ tradewind.bar_scope_table() }} on commit drop as
-    with current_buckets as (
-        {{ tradewind.year_digests(stg, 'b', tradewind.bar_hash('b')) }}
+    with recursive logged as (
+        {{ tradewind.logged_bar_changes() }}
+    ),
+    current_buckets as (
+        {{ tradewind.year_digests(stg, 'b', tradewind.bar_hash('b'), digests) }}
     ),
     built_buckets as (
-        {{ tradewind.year_digests(this, 't', 't.bars_digest') }}
+        {{ tradewind.year_digests(this, 't', 't.bars_digest', digests) }}
     ),
     changed_buckets as (
         select coalesce(c.symbol, o.symbol) as symbol, coalesce(c.year_start, o.year_start) as year_start
@@ -80,12 +93,20 @@
         full outer join built_bars as o on o.symbol = c.symbol and o.session = c.session
         where c.digest is distinct from o.digest
     ),
+    -- The symbols of this table, one index probe each (a loose index scan).
+    built_symbols as (
+        select min(t.symbol) as symbol from {{ this }} as t
+        union all
+        select (select min(t.symbol) from {{ this }} as t where t.symbol > s.symbol)
+        from built_symbols as s
+        where s.symbol is not null
+    ),
     -- The symbol's last built bar carries the session_index every earlier one was numbered
     -- against: if the calendar numbers that session otherwise now, a session was added or
     -- removed before it.
     renumbered as (
         select l.symbol, '-infinity'::date as session
-        from (select distinct symbol from built_buckets) as s
+        from built_symbols as s
         cross join lateral (
             select t.symbol, t.session, t.session_index
             from {{ this }} as t
@@ -97,9 +118,15 @@
         where c.session_index is distinct from l.session_index
     )
     select symbol, min(session) as from_session
-    from (select * from changed union all select * from renumbered) as x
+    from (
+        select * from logged union all select * from changed union all select * from renumbered
+    ) as x
     group by symbol;
-    analyze {{ tradewind.bar_scope_table() }}
+    analyze {{ tradewind.bar_scope_table() }};
+    {{ tradewind.set_watermark('ops.bar_changes', fingerprint) }};
+    {{ tradewind.prune_log('ops.bar_changes') }}
+    {%- else -%}
+    {{ tradewind.set_watermark('ops.bar_changes', fingerprint) }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -140,20 +167,21 @@
 {%- endmacro %}
 
 {#- The (symbol, session) keys whose int_daily_bars row differs from the copy an incremental
-    mart was built from (new, changed or deleted), comparing `columns`. Per-(symbol, year)
+    mart was built from (new, changed or deleted), comparing `columns`: the marts' fallback when
+    their change log cannot be trusted (create_changed_keys). Per-(symbol, year)
     digests first (one aggregate pass over each table), then row by row only in the buckets
     whose digests differ: a daily run compares ~100 rows, not every row of both tables. -#}
-{% macro changed_keys(built, this_relation, columns) -%}
+{% macro changed_keys(built, this_relation, columns, only_if='true') -%}
     {%- set ns = namespace(h=[], b=[], t=[]) -%}
     {%- for c in columns -%}
         {%- set ns.h = ns.h + ['x.' ~ c] -%}{%- set ns.b = ns.b + ['b.' ~ c] -%}{%- set ns.t = ns.t + ['t.' ~ c] -%}
     {%- endfor -%}
     {%- set row_hash = "hash_record_extended(row(x.session, " ~ (ns.h | join(', ')) ~ "), 0)" %}
     with built_buckets as (
-        {{ tradewind.year_digests(built, 'x', row_hash) }}
+        {{ tradewind.year_digests(built, 'x', row_hash, only_if) }}
     ),
     this_buckets as (
-        {{ tradewind.year_digests(this_relation, 'x', row_hash) }}
+        {{ tradewind.year_digests(this_relation, 'x', row_hash, only_if) }}
     ),
     buckets as (
         select coalesce(n.symbol, o.symbol) as symbol,
@@ -177,18 +205,66 @@
         or ({{ ns.b | join(', ') }}) is distinct from ({{ ns.t | join(', ') }})
 {%- endmacro %}
 
-{#- pre_hook of an incremental mart: changed_keys(int_daily_bars, this) into a temporary table
-    for the model's transaction, analyzed, so the planner sizes the rest of the run by the rows
-    that really changed (inline, it estimated a large share of all rows and chose full scans
-    and nested loops over every bar: 30 s instead of 1). -#}
+{#- pre_hook of an incremental mart: its changed keys into a temporary table for the model's
+    transaction, analyzed, so the planner sizes the rest of the run by the rows that really
+    changed (inline, it estimated a large share of all rows and chose full scans and nested
+    loops over every bar: 30 s instead of 1). int_daily_bars can differ from the copy this
+    table was built from only inside the tails it rewrote since (ops.feature_changes after this
+    model's watermark): when that log is trusted, only those tails are compared row by row
+    (index range scans per symbol), else the whole tables (macro changed_keys). -#}
 {% macro changed_keys_table() -%}
     tw_changed_{{ this.identifier }}
 {%- endmacro %}
 
 {% macro create_changed_keys(built, columns) -%}
     {%- if is_incremental() -%}
+    {%- set entries = "c.relation = '" ~ tradewind.log_key(built) ~ "'" -%}
+    {%- set ns = namespace(b=[], t=[]) -%}
+    {%- for c in columns -%}
+        {%- set ns.b = ns.b + ['b.' ~ c] -%}{%- set ns.t = ns.t + ['t.' ~ c] -%}
+    {%- endfor -%}
+    {{ tradewind.create_log_state('ops.feature_changes', entries, 'true', 'null') }};
     create temporary table {{ tradewind.changed_keys_table() }} on commit drop as
-    {{ tradewind.changed_keys(built, this, columns) }};
-    analyze {{ tradewind.changed_keys_table() }}
+    with tails as (
+        select c.symbol, min(c.from_session) as from_session
+        from {{ tradewind.log_state_table() }} as l
+        inner join ops.feature_changes as c on {{ tradewind.after_watermark('c.xid', 'l.since') }}
+        where l.trusted and {{ entries }} and c.symbol is not null
+        group by c.symbol
+    ),
+    built_rows as (
+        select x.*
+        from tails as k
+        cross join lateral (
+            select * from {{ built }} as x
+            where x.symbol = k.symbol and x.session >= k.from_session
+            offset 0
+        ) as x
+    ),
+    this_rows as (
+        select x.*
+        from tails as k
+        cross join lateral (
+            select * from {{ this }} as x
+            where x.symbol = k.symbol and x.session >= k.from_session
+            offset 0
+        ) as x
+    ),
+    digests as (
+        {{ tradewind.changed_keys(built, this, columns,
+                                  'not (select trusted from ' ~ tradewind.log_state_table() ~ ')') }}
+    )
+    select coalesce(b.symbol, t.symbol) as symbol, coalesce(b.session, t.session) as session
+    from built_rows as b
+    full outer join this_rows as t on t.symbol = b.symbol and t.session = b.session
+    where b.symbol is null or t.symbol is null
+        or ({{ ns.b | join(', ') }}) is distinct from ({{ ns.t | join(', ') }})
+    union all
+    select symbol, session from digests;
+    analyze {{ tradewind.changed_keys_table() }};
+    {{ tradewind.set_watermark('ops.feature_changes', 'null') }};
+    {{ tradewind.prune_log('ops.feature_changes') }}
+    {%- else -%}
+    {{ tradewind.set_watermark('ops.feature_changes', 'null') }}
     {%- endif -%}
 {%- endmacro %}

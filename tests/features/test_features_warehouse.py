@@ -516,3 +516,175 @@ def test_a_deleted_bar_widens_the_incremental_test_scope(fresh, built):
         build(url=fresh, target_path=built["target"])
     scope = read_frame(fresh, "select tests_from::text as d from ops.feature_test_scope")
     assert scope["d"].tolist() == ["-infinity"]
+
+
+# --- Change capture (migration 060): the incremental scope from the bars' change log ------------
+
+
+def _log_entries(url: str, table: str = "ops.bar_changes") -> pd.DataFrame:
+    return read_frame(url, f"select id, symbol, from_session, op from {table} order by id")
+
+
+def _tail(url: str, symbol: str, first: date) -> set[tuple[str, date]]:
+    rows = read_frame(
+        url,
+        "select symbol, session from raw.bars_daily where symbol = %s and session >= %s",
+        (symbol, first),
+    )
+    return set(map(tuple, rows[KEY].itertuples(index=False)))
+
+
+def test_incremental_scope_comes_from_the_change_log(fresh, built):
+    """With the capture intact the build reads the log, not the digests: an entry logged by hand
+    for a bar nobody changed still rewrites that symbol's tail (the digests would find nothing)."""
+    assert read_frame(fresh, "select ops.bar_capture_intact() as ok")["ok"].tolist() == [True]
+    execute(
+        fresh,
+        "insert into ops.bar_changes (symbol, from_session, op) values ('KO', '2010-11-01', 'test')",
+    )
+    vb = _row_versions(fresh, "features_intermediate.int_daily_bars")
+    vf = _row_versions(fresh, "features.daily_features")
+    build(url=fresh, target_path=built["target"])
+    touched = _touched(vb, _row_versions(fresh, "features_intermediate.int_daily_bars"))
+    assert touched == _tail(fresh, "KO", date(2010, 11, 1))
+    # The marts compare only that tail with their copy: equal, so nothing of theirs is rewritten.
+    assert _touched(vf, _row_versions(fresh, "features.daily_features")) == set()
+    # Consumed: the next build has nothing to do.
+    vb = _row_versions(fresh, "features_intermediate.int_daily_bars")
+    build(url=fresh, target_path=built["target"])
+    assert _touched(vb, _row_versions(fresh, "features_intermediate.int_daily_bars")) == set()
+
+
+def test_a_restated_symbol_rebuilds_exactly_that_symbol(fresh, built):
+    """Every bar of one symbol updated (a vendor restatement): its rows and only its rows of
+    int_daily_bars are rewritten, one log entry per statement and symbol, from its first bar."""
+    execute(
+        fresh,
+        "update raw.bars_daily set open = open * 1.01, high = high * 1.01, low = low * 1.01, "
+        "close = close * 1.01 where symbol = 'MSFT'",
+    )
+    log = _log_entries(fresh)
+    first = read_frame(fresh, "select min(session) as d from raw.bars_daily where symbol = 'MSFT'")
+    assert log[["symbol", "from_session", "op"]].values.tolist()[-1:] == [
+        ["MSFT", first["d"].iloc[0], "update"]
+    ]
+    vb = _row_versions(fresh, "features_intermediate.int_daily_bars")
+    build(url=fresh, target_path=built["target"])
+    touched = _touched(vb, _row_versions(fresh, "features_intermediate.int_daily_bars"))
+    assert touched == _tail(fresh, "MSFT", date.min)
+    _assert_equals_full_refresh(fresh, built["target"])
+
+
+def test_an_upsert_with_unchanged_values_leaves_the_scope_empty(fresh, built):
+    """A re-load of identical values (an upsert without the loader's `where distinct`, an update
+    of ingested_at only, a no-op update) logs nothing and rewrites nothing."""
+    before = _log_entries(fresh)
+    cols = "source, symbol, session, open, high, low, close, volume, vwap, trade_count, adjustment"
+    execute(
+        fresh,
+        f"insert into raw.bars_daily as b ({cols}) select {cols} from raw.bars_daily "
+        "where symbol = 'AAPL' on conflict (source, symbol, session) do update set "
+        "open = excluded.open, close = excluded.close, ingested_at = now(), run_id = 7",
+    )
+    execute(fresh, "update raw.bars_daily set volume = volume where symbol = 'JPM'")
+    execute(fresh, "update raw.bars_daily set ingested_at = now() where symbol = 'KO'")
+    assert _log_entries(fresh).equals(before)
+    vb = _row_versions(fresh, "features_intermediate.int_daily_bars")
+    vf = _row_versions(fresh, "features.daily_features")
+    build(url=fresh, target_path=built["target"])
+    assert _touched(vb, _row_versions(fresh, "features_intermediate.int_daily_bars")) == set()
+    assert _touched(vf, _row_versions(fresh, "features.daily_features")) == set()
+
+
+def test_changes_the_capture_missed_are_found_by_the_digests(fresh, built):
+    """The log is trusted only while it can be complete. A change made while a trigger was
+    disabled (enabled again before the build), one made while a trigger was dropped, and a
+    TRUNCATE followed by a re-load without one symbol: each is found (the digest fallback), and
+    the tables equal a full refresh."""
+    execute(fresh, "alter table raw.bars_daily disable trigger tw_log_bar_update")
+    execute(
+        fresh,
+        "update raw.bars_daily set volume = volume + 1 where symbol = 'MSFT' and session = '2010-12-01'",
+    )
+    execute(fresh, "alter table raw.bars_daily enable always trigger tw_log_bar_update")
+    assert read_frame(fresh, "select ops.bar_capture_intact() as ok")["ok"].tolist() == [True]
+    vb = _row_versions(fresh, "features_intermediate.int_daily_bars")
+    build(url=fresh, target_path=built["target"])
+    touched = _touched(vb, _row_versions(fresh, "features_intermediate.int_daily_bars"))
+    assert touched == _tail(fresh, "MSFT", date(2010, 12, 1))
+
+    execute(fresh, "drop trigger tw_log_bar_delete on raw.bars_daily")
+    execute(fresh, "delete from raw.bars_daily where symbol = 'KO' and session = '2010-09-01'")
+    vb = _row_versions(fresh, "features_intermediate.int_daily_bars")
+    build(url=fresh, target_path=built["target"])
+    touched = _touched(vb, _row_versions(fresh, "features_intermediate.int_daily_bars"))
+    assert {s for s, _ in touched} == {"KO"}
+    assert min(d for _, d in touched) == date(2010, 9, 2)
+    _assert_equals_full_refresh(fresh, built["target"])
+
+
+def test_a_truncate_is_never_mistaken_for_a_complete_log(fresh, built):
+    """TRUNCATE has no transition table: it logs "anything may have changed". Re-loading every
+    symbol but one afterwards logs inserts only for those reloaded; the missing one still goes."""
+    # Re-loaded as they were (ingested_at too: a re-load of the same values is no change).
+    execute(
+        fresh,
+        "create table public.kept as select * from raw.bars_daily where symbol <> 'WMT'; "
+        "truncate raw.bars_daily; insert into raw.bars_daily select * from public.kept",
+    )
+    ops = _log_entries(fresh)["op"].tolist()
+    assert "truncate" in ops and set(ops[ops.index("truncate") + 1 :]) == {"insert"}
+    build(url=fresh, target_path=built["target"])
+    for table in ("features_intermediate.int_daily_bars", "features.daily_features"):
+        left = read_frame(fresh, f"select count(*) as n from {table} where symbol = 'WMT'")
+        assert left["n"].tolist() == [0], table
+    _assert_equals_full_refresh(fresh, built["target"])
+
+
+def test_a_failed_build_keeps_the_log_entries(fresh, built):
+    """An error inside int_daily_bars' transaction (after its watermark moved), then one inside
+    daily_features' (after int_daily_bars committed): each model's watermark stays where it was,
+    so the next build still sees the change and equals a full refresh."""
+    from tradewind.features.runner import FeatureBuildError
+
+    execute(
+        fresh,
+        "create function public.tw_test_fail() returns trigger language plpgsql as $$ "
+        "begin if tg_table_name = 'feature_changes' then raise exception 'tw_test_boom'; end if; "
+        "if new.model like '%.daily_features' then raise exception 'tw_test_boom'; end if; "
+        "return new; end $$",
+    )
+    execute(
+        fresh,
+        "create trigger tw_test_fail before insert on ops.feature_changes "
+        "for each row execute function public.tw_test_fail()",
+    )
+    execute(
+        fresh,
+        "update raw.bars_daily set volume = volume * 2 where symbol = 'XOM' and session = '2010-12-15'",
+    )
+    entries = _log_entries(fresh)
+    vb = _row_versions(fresh, "features_intermediate.int_daily_bars")
+    with pytest.raises(FeatureBuildError, match="tw_test_boom"):
+        build(url=fresh, target_path=built["target"])
+    assert _log_entries(fresh).equals(entries)  # not pruned: the rollback kept them
+    assert _touched(vb, _row_versions(fresh, "features_intermediate.int_daily_bars")) == set()
+
+    execute(fresh, "drop trigger tw_test_fail on ops.feature_changes")
+    execute(
+        fresh,
+        "create trigger tw_test_fail before insert or update on ops.feature_watermarks "
+        "for each row execute function public.tw_test_fail()",
+    )
+    vf = _row_versions(fresh, "features.daily_features")
+    with pytest.raises(FeatureBuildError, match="tw_test_boom"):
+        build(url=fresh, target_path=built["target"])
+    touched = _touched(vb, _row_versions(fresh, "features_intermediate.int_daily_bars"))
+    assert touched == _tail(fresh, "XOM", date(2010, 12, 15))  # committed this time
+    assert _touched(vf, _row_versions(fresh, "features.daily_features")) == set()
+
+    execute(fresh, "drop trigger tw_test_fail on ops.feature_watermarks")
+    build(url=fresh, target_path=built["target"])
+    touched_f = _touched(vf, _row_versions(fresh, "features.daily_features"))
+    assert ("XOM", date(2010, 12, 15)) in touched_f
+    _assert_equals_full_refresh(fresh, built["target"])

@@ -6,7 +6,8 @@
     pre_hook=["{{ tradewind.feature_model_settings() }}",
               "{{ tradewind.create_bar_scope(ref('stg_bars_daily'), ref('int_sessions')) }}"],
     post_hook=["{% if not is_incremental() %}analyze {{ this }}{% endif %}",
-               "{{ tradewind.widen_test_scope(ref('int_sessions')) }}"],
+               "{{ tradewind.widen_test_scope(ref('int_sessions')) }}",
+               "{{ tradewind.log_rewritten_tails() }}"],
     indexes=[{'columns': ['symbol', 'session'], 'unique': true}]) }}
 -- One daily bar per symbol per session: the bar of the highest-priority source
 -- (var source_priority) among those that delivered one. Grain: (symbol, session).
@@ -18,6 +19,8 @@
 -- added, changed or deleted bar on (bar_index, prev_session and gap_sessions of every later bar
 -- depend on it), continuing the numbering from the symbol's last unchanged bar (its anchor);
 -- the strategy symbol_tails replaces exactly those rows. The same rows as a full refresh.
+-- What changed comes from the bars' change log (migration 060, macro logged_bar_changes), the
+-- digests being the fallback; the post_hook logs the rewritten tails for the marts.
 {%- set incremental = is_incremental() %}
 with bars as (
     select b.*

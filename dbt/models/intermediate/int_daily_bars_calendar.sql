@@ -1,18 +1,34 @@
 -- Calendar-aligned daily bars. Grain: one row per symbol per calendar session from the symbol's
 -- first bar to the newest session holding any bar. is_missing marks sessions without a bar
 -- (prices null): gaps are explicit, nothing is forward-filled.
-with bars as (
-    select * from {{ ref('int_daily_bars') }}
+-- Each symbol's span comes from its first and last bar (index probes: a loose index scan over
+-- the symbols, ~100 of them), not from an aggregate over every bar, so a reader that wants a
+-- few sessions (the incremental build's data tests: `where session >= ...`) reads a few
+-- sessions: the filter reaches the calendar, and the bars are then looked up per grid row.
+-- session_index rises with session, so a symbol's first bar holds its lowest index.
+with recursive symbols as (
+    select min(b.symbol) as symbol from {{ ref('int_daily_bars') }} as b
+    union all
+    select (select min(b.symbol) from {{ ref('int_daily_bars') }} as b where b.symbol > s.symbol)
+    from symbols as s
+    where s.symbol is not null
 ),
 
 spans as (
-    select symbol, min(session_index) as first_index
-    from bars
-    group by symbol
+    select s.symbol, f.session_index as first_index, l.session_index as last_of_symbol
+    from symbols as s
+    cross join lateral (
+        select b.session_index from {{ ref('int_daily_bars') }} as b
+        where b.symbol = s.symbol order by b.session limit 1
+    ) as f
+    cross join lateral (
+        select b.session_index from {{ ref('int_daily_bars') }} as b
+        where b.symbol = s.symbol order by b.session desc limit 1
+    ) as l
 ),
 
 last_index as (
-    select max(session_index) as last_index from bars
+    select max(last_of_symbol) as last_index from spans
 ),
 
 grid as (
@@ -35,4 +51,4 @@ select
     b.close,
     b.volume
 from grid as g
-left join bars as b on b.symbol = g.symbol and b.session = g.session
+left join {{ ref('int_daily_bars') }} as b on b.symbol = g.symbol and b.session = g.session
