@@ -12,14 +12,19 @@ one; dropped at the end). Steps, each timed on its own:
    counted by xmin); before it the history's ingested_at is set two days back, as on a daily
    schedule (the runner scopes the data tests from the bars ingested since the last build);
 4. COPY the last session, then `tradewind features build` as a user runs it: a new Python
-   process, end to end (start-up, dbt parse, models, tests), wall clock of the process, with
-   dbt's partial-parse state of the earlier runs (same target folder, as a daily run has it);
-   dbt's own elapsed time of that run is read from its run_results.json;
+   process, end to end, wall clock of the process. Step 3 recorded the build plan, so this run
+   replays dbt's SQL without starting dbt (tradewind.features.plan; whether it did is reported,
+   with the plan's own elapsed time and slowest nodes). Then the same session on the dbt path in
+   the same run: the database is put back to its state before step 4 (a template copy, under
+   the same name), the session COPYed again and `tradewind features build --no-plan` run (dbt's
+   start-up, partial parse with the state of the earlier runs in the same target folder, models,
+   tests); dbt's own elapsed time of that run is read from its run_results.json;
 5. an incremental build with nothing new (the fixed cost of a run);
 6. `--full-refresh` of daily_features, compared with the incremental table bit for bit;
 7. the pandas reference on the same bars (features, then labels), compared with the warehouse.
 Ratios: the daily_features model (step 2) over the pandas features (step 7); the CLI run
-(step 4) against the 3 s goal. The LAST line printed is one JSON object with the figures.
+(step 4) against the 3 s goal and against the dbt path of the same session. The LAST line
+printed is one JSON object with the figures.
 
     .venv/bin/python benchmarks/features.py --ab-before /tmp/before/dbt [--reps 3]
 
@@ -29,7 +34,9 @@ process, end to end: the wall clock of the process) between an older dbt project
 with every bar but the last session, a full build per project (each copied as a snapshot, then
 one no-op run so dbt's partial-parse state is warm, as in daily use), then `--reps` rounds in
 alternating order, each copying the snapshot, COPYing the last session and running the CLI. The
-last line: median seconds of each and their ratio.
+warm-up run records each project's build plan, so the rounds replay it (the SQL of each project
+without dbt's start-up); --no-plan times both through dbt. The last line: median seconds of each
+and their ratio.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import io
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -115,6 +123,17 @@ def seconds_by_type(result) -> dict[str, float]:
     return out
 
 
+def plan_figures(stdout: str) -> dict:
+    """From the replay's progress lines: its own elapsed seconds and its slowest nodes."""
+    done = re.search(r"Finished \d+ of \d+ nodes from the plan in ([\d.]+)s", stdout)
+    nodes = re.findall(r" \d+ of \d+ \w+ (?:\S+ model |test )?(\S+) \.+ \[([\d.]+)s\]", stdout)
+    slowest = sorted(nodes, key=lambda n: -float(n[1]))[:8]
+    return {
+        "cli_incremental_plan_elapsed_s": float(done.group(1)) if done else None,
+        "cli_incremental_plan_slowest_nodes": {n: float(s) for n, s in slowest},
+    }
+
+
 def timed(fn):
     t0 = time.perf_counter()
     out = fn()
@@ -127,8 +146,9 @@ def _clone(admin: str, name: str, template: str) -> None:
         c.execute(f'create database "{name}" template "{template}"')
 
 
-def ab_incremental(data: Path, before: Path, reps: int) -> None:
+def ab_incremental(data: Path, before: Path, reps: int, no_plan: bool = False) -> None:
     """The --ab-before mode (module docstring)."""
+    plan_flag = ["--no-plan"] if no_plan else []
     settings = get_settings()
     server = warehouse_url(settings)
     admin = _with_db(server, "postgres")
@@ -143,8 +163,8 @@ def ab_incremental(data: Path, before: Path, reps: int) -> None:
         env = {**os.environ, "DATABASE_URL": url, "TRADEWIND_DBT_PROJECT_DIR": str(projects[which]),
                "DBT_TARGET_PATH": str(settings.home / f"bench-ab-target-{which}")}  # fmt: skip
         t0 = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "tradewind", "features", "build", *extra],
-                              env=env, capture_output=True, text=True)  # fmt: skip
+        proc = subprocess.run([sys.executable, "-m", "tradewind", "features", "build", *extra,
+                               *plan_flag], env=env, capture_output=True, text=True)  # fmt: skip
         if proc.returncode != 0:
             raise SystemExit(
                 f"{which}: tradewind features build failed: {proc.stderr.strip()[-500:]}"
@@ -205,9 +225,12 @@ def main() -> None:
         "--ab-before", type=Path, help="A/B the incremental CLI build against this dbt project."
     )
     ap.add_argument("--reps", type=int, default=3, help="Rounds of the --ab-before A/B.")
+    ap.add_argument(
+        "--no-plan", action="store_true", help="--ab-before through dbt, not the recorded plan."
+    )
     args = ap.parse_args()
     if args.ab_before is not None:
-        ab_incremental(args.data, args.ab_before, args.reps)
+        ab_incremental(args.data, args.ab_before, args.reps, args.no_plan)
         return
 
     settings = get_settings()
@@ -266,13 +289,31 @@ def main() -> None:
         figures["incremental_rows_written"] = int((m["x"] != m["x_b"]).sum())
         figures["dbt_incremental_seconds_by_type"] = seconds_by_type(inc)
 
+        snapshot = f"{BENCH_DB}_before_cli"
+        _clone(admin, snapshot, BENCH_DB)
         copy_bars(url, newest)
         env = {**os.environ, "DATABASE_URL": url, "DBT_TARGET_PATH": str(target)}
         cli = [sys.executable, "-m", "tradewind", "features", "build"]
-        proc, t = timed(lambda: subprocess.run(cli, env=env, capture_output=True, text=True))
-        if proc.returncode != 0:
-            raise SystemExit(f"tradewind features build failed: {proc.stderr.strip()[-500:]}")
+
+        def run_cli(*extra: str):
+            proc, t = timed(lambda: subprocess.run([*cli, *extra], env=env, capture_output=True,
+                                                   text=True))  # fmt: skip
+            if proc.returncode != 0:
+                raise SystemExit(f"tradewind features build failed: {proc.stderr.strip()[-500:]}")
+            return proc, t
+
+        proc, t = run_cli()
         figures["cli_incremental_build_s"] = round(t, 2)
+        figures["cli_incremental_plan_used"] = "(recorded plan, dbt not started)" in proc.stdout
+        figures.update(plan_figures(proc.stdout))
+        # The dbt path of the same session, from the same state, in the same run.
+        _clone(admin, BENCH_DB, snapshot)
+        copy_bars(url, newest)
+        proc, t = run_cli("--no-plan")
+        figures["cli_incremental_no_plan_s"] = round(t, 2)
+        figures["cli_incremental_plan_vs_no_plan"] = round(
+            figures["cli_incremental_build_s"] / figures["cli_incremental_no_plan_s"], 2
+        )
         run = json.loads((target / "run_results.json").read_text())
         figures["cli_incremental_dbt_elapsed_s"] = round(float(run["elapsed_time"]), 2)
         figures["cli_incremental_dbt_nodes"] = len(run["results"])
@@ -333,8 +374,9 @@ def main() -> None:
         figures["sql_vs_pandas_max_abs_diff"] = worst
         figures["sql_vs_pandas_null_mismatches"] = nulls
     finally:
-        if not args.keep:
-            with psycopg.connect(admin, autocommit=True) as c:
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(f'drop database if exists "{BENCH_DB}_before_cli" with (force)')
+            if not args.keep:
                 c.execute(f'drop database if exists "{BENCH_DB}" with (force)')
     figures["load_average_1m_at_end"] = round(os.getloadavg()[0], 1)
     print(json.dumps(figures))
