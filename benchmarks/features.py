@@ -19,7 +19,8 @@ one; dropped at the end). Steps, each timed on its own:
    the same name), the session COPYed again and `tradewind features build --no-plan` run (dbt's
    start-up, partial parse with the state of the earlier runs in the same target folder, models,
    tests); dbt's own elapsed time of that run is read from its run_results.json;
-5. an incremental build with nothing new (the fixed cost of a run);
+5. an incremental build with nothing new (the fixed cost of a run), in process: dbt's
+   (`plan=False`), then the recorded plan's;
 6. `--full-refresh` of daily_features, compared with the incremental table bit for bit;
 7. the pandas reference on the same bars (features, then labels), compared with the warehouse.
 Ratios: the daily_features model (step 2) over the pandas features (step 7); the CLI run
@@ -332,9 +333,13 @@ def main() -> None:
             query(url, "select count(*) as n from features.daily_features")["n"][0]
         )
         # Nothing new: the fixed cost of a run (dbt start-up and parse, seed, tests, diffs).
-        noop, t = timed(lambda: build(url=url, target_path=target))
+        noop, t = timed(lambda: build(url=url, target_path=target, plan=False))
         figures["dbt_noop_build_s"] = round(t, 2)
         figures["dbt_noop_seconds_by_type"] = seconds_by_type(noop)
+        noop, t = timed(lambda: build(url=url, target_path=target))
+        figures["plan_noop_build_s"] = round(t, 2)
+        figures["plan_noop_used"] = noop.replayed
+        figures["plan_noop_seconds_by_type"] = seconds_by_type(noop)
 
         with psycopg.connect(url, autocommit=True) as c:
             c.execute("create schema if not exists scratch")

@@ -246,3 +246,15 @@ def test_introspection_outside_the_covered_macros_stops_recording(tmp_path):
         "{% macro peek() %}{{ return(run_query('select 1')) }}{% endmacro %}\n"
     )
     assert planlib.uncovered_introspection(project) == ["macros/peek.sql"]
+
+
+def test_only_consecutive_read_only_tests_share_a_step():
+    def node(kind: str, statements: int = 1) -> planlib.PlanNode:
+        return planlib.PlanNode(
+            unique_id=kind, name=kind, resource_type=kind, description=kind, status="pass",
+            statements=["select 1"] * statements, result_index=0 if kind == "test" else None,
+        )  # fmt: skip
+
+    nodes = [node("model"), node("test"), node("test"), node("model"), node("test"),
+             node("test", statements=2), node("test"), node("test")]  # fmt: skip
+    assert planlib._steps(nodes) == [[0], [1, 2], [3], [4], [5], [6, 7]]

@@ -32,7 +32,9 @@ dbt's import, start-up and parse cost more than the 3 s a one-session incrementa
   materialization's ``drop ... __dbt_backup cascade``) runs outside a transaction and commits
   at once. dbt then closes the node's connection, which rolls back an open transaction. The
   replay does the same and then ``DISCARD ALL`` (a fresh session for the next node: temp tables,
-  settings). dbt-postgres names temporary relations with a timestamp suffix
+  settings). Everything that writes runs one node at a time in the recorded order on one
+  session; only a run of consecutive read-only data tests (one SELECT each, all their parents
+  already done) is spread over a second session, as dbt's two threads would run them. dbt-postgres names temporary relations with a timestamp suffix
   (``daily_features__dbt_tmp164940634455``); replaying the same names is fine: they are
   temporary, live within the node's session and are discarded with it. A data test is judged
   like dbt's TestRunner: error severity and should_error fails the build, should_warn prints a
@@ -461,9 +463,71 @@ def _end_session(conn) -> None:
     conn.execute("DISCARD ALL")
 
 
-def replay(plan: Plan, url: str, *, echo: Callable[[str], None] | None = None):
+def _run_node(conn, node: PlanNode) -> NodeOutcome:
+    """One node on ``conn`` as dbt ran it; its outcome (a SQL error is an outcome too)."""
+    import psycopg
+
+    t = time.monotonic()
+    kind = node.resource_type.split(".")[-1].lower()
+    try:
+        row = _execute(conn, node.statements, node.result_index)
+    except psycopg.Error as exc:
+        _end_session(conn)
+        detail = f"Database Error in {kind} {node.name}: {_line(exc)}"
+        return NodeOutcome(node, "error", time.monotonic() - t, detail)
+    _end_session(conn)
+    seconds = time.monotonic() - t
+    if node.result_index is None:
+        return NodeOutcome(node, node.status, seconds)
+    # dbt's TestRunner.build_test_run_result, with its default flags (no --warn-error).
+    failures = int(row["failures"] or 0)
+    got = _pluralize(failures, "result")
+    if node.severity == "ERROR" and row["should_error"]:
+        return NodeOutcome(node, "fail", seconds, f"Got {got}, configured to fail if {node.error_if}",
+                           failures)  # fmt: skip
+    if row["should_warn"]:
+        return NodeOutcome(node, "warn", seconds, f"Got {got}, configured to warn if {node.warn_if}",
+                           failures)  # fmt: skip
+    return NodeOutcome(node, "pass", seconds, None, 0)
+
+
+def _read_only_test(node: PlanNode) -> bool:
+    """A data test that only selects its result (no stored failures): safe beside another."""
+    return node.result_index == 0 and len(node.statements) == 1
+
+
+def _steps(nodes: Sequence[PlanNode]) -> list[list[int]]:
+    """The plan's node indexes in order, consecutive read-only tests grouped. Every parent of a
+    test precedes it in the order, and nothing between the tests of a group writes, so a group's
+    tests read the same committed state in any order or at once (dbt too runs tests in
+    parallel, on its threads)."""
+    steps: list[list[int]] = []
+    for i, node in enumerate(nodes):
+        if _read_only_test(node) and steps and _read_only_test(nodes[steps[-1][-1]]):
+            steps[-1].append(i)
+        else:
+            steps.append([i])
+    return steps
+
+
+_LABELS = {"success": "OK", "pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR"}
+
+
+def replay(
+    plan: Plan,
+    url: str,
+    *,
+    echo: Callable[[str], None] | None = None,
+    connections: int = 2,
+):
     """Run the plan's SQL against ``url``; a :class:`~tradewind.features.runner.BuildResult`,
-    or :class:`~tradewind.features.runner.FeatureBuildError` naming the failing node or test."""
+    or :class:`~tradewind.features.runner.FeatureBuildError` naming the failing node or test.
+
+    Models, seeds and anything that writes run one at a time in the recorded order; a run of
+    consecutive read-only data tests is spread over ``connections`` sessions (dbt's default of
+    two threads), reported in plan order. The first failure stops the replay after its step."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import psycopg
 
     from tradewind.db import WarehouseError, redact
@@ -472,17 +536,21 @@ def replay(plan: Plan, url: str, *, echo: Callable[[str], None] | None = None):
     def say(text: str) -> None:
         (echo or (lambda t: print(t, file=sys.stdout, flush=True)))(text)
 
+    def connect():
+        try:
+            # prepare_threshold None: DISCARD ALL drops prepared statements psycopg would reuse.
+            return psycopg.connect(url, autocommit=True, connect_timeout=10, prepare_threshold=None)
+        except psycopg.OperationalError as exc:
+            raise WarehouseError(f"cannot connect to {redact(url)}: {_line(exc)}") from None
+
     total = len(plan.nodes)
     say(f"{time.strftime('%H:%M:%S')}  Replaying the recorded dbt build plan: {total} nodes")
     t0 = time.monotonic()
     outcomes: list[NodeOutcome] = []
-    try:
-        # prepare_threshold None: DISCARD ALL drops prepared statements psycopg would reuse.
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=10, prepare_threshold=None)
-    except psycopg.OperationalError as exc:
-        raise WarehouseError(f"cannot connect to {redact(url)}: {_line(exc)}") from None
     failure = None
-    with conn:
+    conns = [connect()]
+    try:
+        conn = conns[0]
         try:
             for statements in plan.prelude:
                 _execute(conn, statements)
@@ -490,40 +558,32 @@ def replay(plan: Plan, url: str, *, echo: Callable[[str], None] | None = None):
         except psycopg.Error as exc:
             msg = f"dbt build (plan) failed before any node: {_line(exc)}"
             raise FeatureBuildError(msg) from None
-        for i, node in enumerate(plan.nodes, 1):
-            t = time.monotonic()
-            kind = node.resource_type.split(".")[-1].lower()
-            try:
-                row = _execute(conn, node.statements, node.result_index)
-            except psycopg.Error as exc:
-                _end_session(conn)
-                detail = f"Database Error in {kind} {node.name}: {_line(exc)}"
-                outcomes.append(NodeOutcome(node, "error", time.monotonic() - t, detail))
-                say(_progress(i, total, "ERROR", node.description, outcomes[-1].seconds))
-                failure = f"dbt build failed at {node.name}: {detail}"
-                break
-            _end_session(conn)
-            seconds = time.monotonic() - t
-            if node.result_index is None:
-                outcomes.append(NodeOutcome(node, node.status, seconds))
-                say(_progress(i, total, "OK", node.description, seconds))
-                continue
-            failures = int(row["failures"] or 0)
-            got = _pluralize(failures, "result")
-            if node.severity == "ERROR" and row["should_error"]:
-                message = f"Got {got}, configured to fail if {node.error_if}"
-                outcomes.append(NodeOutcome(node, "fail", seconds, message, failures))
-                say(_progress(i, total, "FAIL", node.description, seconds))
-                failure = f"dbt build failed at {node.name}: {message}"
-                break
-            if row["should_warn"]:
-                message = f"Got {got}, configured to warn if {node.warn_if}"
-                outcomes.append(NodeOutcome(node, "warn", seconds, message, failures))
-                say(_progress(i, total, "WARN", node.description, seconds))
-                say(f"  warning: {node.name}: {message}")
-                continue
-            outcomes.append(NodeOutcome(node, "pass", seconds, None, 0))
-            say(_progress(i, total, "PASS", node.description, seconds))
+        with ThreadPoolExecutor(max_workers=max(1, connections)) as pool:
+            for step in _steps(plan.nodes):
+                nodes = [plan.nodes[i] for i in step]
+                if len(nodes) == 1:
+                    done = [_run_node(conn, nodes[0])]
+                else:
+                    while len(conns) < min(connections, len(nodes)):
+                        conns.append(connect())
+                    lanes = conns[: min(connections, len(nodes))]
+                    # Lane k takes every k-th test of the step, in order, on its own session.
+                    futures = [
+                        pool.submit(lambda c, ns: [_run_node(c, n) for n in ns], c, nodes[k :: len(lanes)])
+                        for k, c in enumerate(lanes)
+                    ]  # fmt: skip
+                    by_lane = [f.result() for f in futures]
+                    done = [by_lane[j % len(lanes)][j // len(lanes)] for j in range(len(nodes))]
+                for i, o in zip(step, done, strict=True):
+                    outcomes.append(o)
+                    say(_progress(i + 1, total, _LABELS.get(o.status, o.status.upper()),
+                                  o.node.description, o.seconds))  # fmt: skip
+                    if o.status == "warn":
+                        say(f"  warning: {o.node.name}: {o.message}")
+                    if o.status in ("fail", "error") and failure is None:
+                        failure = f"dbt build failed at {o.node.name}: {o.message}"
+                if failure is not None:
+                    break
         if failure is None:
             try:
                 for statements in plan.epilogue:
@@ -531,18 +591,20 @@ def replay(plan: Plan, url: str, *, echo: Callable[[str], None] | None = None):
                     _end_session(conn)
             except psycopg.Error as exc:
                 failure = f"dbt build (plan) failed after the last node: {_line(exc)}"
+    finally:
+        for c in conns:
+            c.close()
     elapsed = time.monotonic() - t0
     statuses: dict[str, int] = {}
     for o in outcomes:
         statuses[o.status] = statuses.get(o.status, 0) + 1
     counts = {k: sum(v for s, v in statuses.items() if s in group) for k, group in
               (("PASS", ("pass", "success")), ("WARN", ("warn",)), ("ERROR", ("error", "fail")))}  # fmt: skip
-    skipped = total - len(outcomes)
     say(
         f"{time.strftime('%H:%M:%S')}  Finished {len(outcomes)} of {total} nodes from the plan "
         f"in {elapsed:.2f}s. "
         + " ".join(f"{k}={v}" for k, v in counts.items())
-        + f" SKIP={skipped} TOTAL={total}"
+        + f" SKIP={total - len(outcomes)} TOTAL={total}"
     )
     if failure is not None:
         raise FeatureBuildError(failure)
