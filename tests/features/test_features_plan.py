@@ -258,3 +258,25 @@ def test_only_consecutive_read_only_tests_share_a_step():
     nodes = [node("model"), node("test"), node("test"), node("model"), node("test"),
              node("test", statements=2), node("test"), node("test")]  # fmt: skip
     assert planlib._steps(nodes) == [[0], [1, 2], [3], [4], [5], [6, 7]]
+
+
+def test_the_seed_check_without_pandas_reads_the_seed_as_pandas_does():
+    """The replay path compares the seed file with the warehouse's copy without importing
+    pandas; the same (rows, first, last, sum of open and close epochs) as pandas reads."""
+    import pandas as pd
+
+    from tradewind.features.runner import _seed_fingerprint
+
+    seed = PROJECT_ROOT / "dbt" / "seeds" / "nyse_sessions.csv"
+    df = pd.read_csv(seed)
+    seconds = [
+        (pd.to_datetime(df[c], utc=True) - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+        for c in ("market_open", "market_close")
+    ]
+    expected = (
+        len(df),
+        df["session"].min(),
+        df["session"].max(),
+        float(sum(s.sum() for s in seconds)),
+    )
+    assert _seed_fingerprint(seed) == expected

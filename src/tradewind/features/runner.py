@@ -201,14 +201,14 @@ def _seed_fingerprint(seed_csv: Path) -> tuple[int, str, str, float]:
     from datetime import datetime
 
     with seed_csv.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = list(reader)
+    at = [header.index(k) for k in ("session", "market_open", "market_close")]
+    parse = datetime.fromisoformat
     # The seed's times carry their UTC offset ("+00"); whole seconds, as the warehouse's sum.
-    epochs = sum(
-        int(datetime.fromisoformat(r[k]).timestamp())
-        for r in rows
-        for k in ("market_open", "market_close")
-    )
-    sessions = [r["session"] for r in rows]
+    epochs = sum(int(parse(r[at[1]]).timestamp()) + int(parse(r[at[2]]).timestamp()) for r in rows)
+    sessions = [r[at[0]] for r in rows]
     return (len(rows), min(sessions), max(sessions), float(epochs))
 
 
