@@ -115,6 +115,14 @@ def case_outside_interval():
     return daily_batch(_base(), start="2020-10-27", end="2020-10-30")
 
 
+def case_repeated_keys_with_missing_parts():
+    # Two AAPL rows without a session (different values) and two rows with neither part: no bar
+    # is identified, so nothing conflicts; all four are quarantined (the old check crashed).
+    no_session = [("AAPL", None, 1.0, 2.0, 0.5, 1.5, 10.0), ("AAPL", None, 3.0, 4.0, 2.0, 3.5, 9.0)]
+    no_key = [(None, None, 1.0, 2.0, 0.5, 1.5, 1.0)] * 2
+    return daily_batch(_base() + no_session + no_key)
+
+
 def case_zero_volume_and_jump():
     r = _with(_base(), 1, volume=0.0)
     r = _with(r, 3, open=250.0, high=260.0, low=240.0, close=255.0)
@@ -159,6 +167,11 @@ CASES = {
         ("quarantine", "outside the requested interval", 1),
     ),  # fmt: skip
     "zero_volume_and_jump": (case_zero_volume_and_jump, AS_OF, ("ok", {"zero_volume", "jump"})),
+    "repeated_keys_with_missing_parts": (
+        case_repeated_keys_with_missing_parts,
+        AS_OF,
+        ("quarantine", "session is missing", 4),
+    ),  # fmt: skip
 }
 
 

@@ -211,7 +211,9 @@ def _coerce(frame: pd.DataFrame, tf: Timeframe) -> _Coerced:
 
 def _conflicting_duplicates(df: pd.DataFrame, tcol: str) -> str | None:
     key = ["symbol", tcol]
-    dup = df.duplicated(key, keep=False).to_numpy()
+    # A key with a missing part identifies no bar: such rows are quarantined by the presence
+    # rules (GE's uniqueness rule still sees them), not taken for conflicting versions of one.
+    dup = df.duplicated(key, keep=False).to_numpy() & df[key].notna().all(axis=1).to_numpy()
     if not dup.any():
         return None
     sub = df.loc[dup, [*key, *VALUE_COLUMNS]]
@@ -308,7 +310,9 @@ def _rules(
     add(
         "unique_key",
         "duplicate row",
-        gxe.ExpectCompoundColumnsToBeUnique(column_list=["symbol", tcol]),
+        # "never": rows missing both parts count too, as in pandas' duplicated (GE's default
+        # would skip them and disagree with the mask).
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["symbol", tcol], ignore_row_if="never"),
         lambda d: d.duplicated(["symbol", tcol], keep=False).to_numpy(),
     )
     # Session membership as two small rules (a weekday, and not one of the weekday closures in
@@ -505,7 +509,10 @@ def _payload(raw: pd.DataFrame) -> list[str]:
     ]
 
 
-def _warnings(valid: pd.DataFrame, tf: Timeframe, meta_missing: list[str]) -> pd.DataFrame:
+def _warnings(
+    valid: pd.DataFrame, tf: Timeframe, meta_missing: list[str], ordered: bool = False
+) -> pd.DataFrame:
+    """Warnings on loaded rows; ``ordered``: ``valid`` is already sorted by (symbol, time)."""
     tcol = tf.time_column
     parts = []
     zero = valid["volume"].to_numpy() == 0
@@ -514,7 +521,7 @@ def _warnings(valid: pd.DataFrame, tf: Timeframe, meta_missing: list[str]) -> pd
         parts.append(pd.DataFrame({"symbol": z["symbol"], "bar_time": z[tcol].map(_fmt_time),
                                    "kind": "zero_volume", "detail": "volume is 0"}))  # fmt: skip
     if len(valid) > 1:
-        s = valid.sort_values(["symbol", tcol], kind="stable")
+        s = valid if ordered else valid.sort_values(["symbol", tcol], kind="stable")
         close = s["close"].to_numpy()
         same = s["symbol"].to_numpy()[1:] == s["symbol"].to_numpy()[:-1]
         change = np.full(len(s), np.nan)
@@ -653,13 +660,14 @@ def screen(
     check = GateCheck(gx_frame, rules, masks, f"bars_{tf.label}")
 
     n = len(df)
+    order, later_copy, unsorted = _key_order(df, tcol)
     failed = np.zeros(n, dtype=bool)
     reasons_by_rule: list[tuple[str, np.ndarray]] = []
     for rule in rules:
         mask = masks[rule.name]
         if rule.name == "unique_key":
             # Exact copies (conflicts were rejected above): keep the first, quarantine the rest.
-            mask = df.duplicated(["symbol", tcol], keep="first").to_numpy() & mask
+            mask = later_copy & mask
         if mask.any():
             reasons_by_rule.append((rule.reason, mask))
             failed |= mask
@@ -695,12 +703,13 @@ def screen(
         })  # fmt: skip
     else:
         quarantined = _empty_quarantine()
-    valid = df.loc[~failed].sort_values(["symbol", tcol], kind="stable").reset_index(drop=True)
+    # Valid rows have a symbol and a time, so all of them are in ``order``.
+    valid = df.iloc[order[~failed[order]]].reset_index(drop=True)
 
     requested = list(batch.meta.symbols or [])
     present = set(df["symbol"].dropna().unique())
     missing = sorted(set(batch.meta.missing_symbols) | {s for s in requested if s not in present})
-    warnings = _warnings(valid, tf, missing)
+    warnings = _warnings(valid, tf, missing, ordered=True)
     if not tf.daily and len(valid):
         t_utc = valid[tcol].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
         t_ns = t_utc.astype("datetime64[ns]").astype(np.int64)
@@ -711,7 +720,6 @@ def screen(
         )
         if outside and note not in batch.meta.notes:
             batch.meta.notes.append(note)
-    unsorted = _out_of_order_symbols(df, tcol)
     if unsorted:
         warnings = pd.concat([warnings, pd.DataFrame({
             "symbol": unsorted, "bar_time": "", "kind": "out_of_order",
@@ -727,13 +735,28 @@ def screen(
     return verdict(valid, quarantined, warnings), check
 
 
-def _out_of_order_symbols(df: pd.DataFrame, tcol: str) -> list[str]:
-    """Symbols whose rows did not arrive in time order (e.g. pages served out of order)."""
-    key = df[["symbol", tcol]].dropna()
-    if len(key) < 2:
-        return []
-    key = key.sort_values("symbol", kind="stable")  # keeps arrival order within a symbol
-    sym = key["symbol"].to_numpy()
-    t = key[tcol].to_numpy()
-    back = (sym[1:] == sym[:-1]) & (t[1:] < t[:-1])
-    return sorted(set(sym[1:][back].tolist()))
+def _key_order(df: pd.DataFrame, tcol: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """One sort of the rows by (symbol, time) serves three answers:
+
+    - the positions of the rows that have both, in that order, arrival order among equal
+      keys (what ``sort_values(kind="stable")`` gives, without sorting the frame);
+    - per row: another row with the same key arrived earlier (``duplicated(keep="first")``);
+    - the symbols whose rows did not arrive in time order (e.g. pages served out of order):
+      a symbol's rows are in order exactly when the stable sort leaves their arrival order.
+    """
+    codes, uniques = pd.factorize(df["symbol"], sort=True)
+    t = df[tcol]
+    has_key = (codes >= 0) & t.notna().to_numpy()
+    keyed = np.flatnonzero(has_key)
+    t_ns = t.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    order = keyed[np.lexsort((t_ns[keyed], codes[keyed]))]
+    c, ts = codes[order], t_ns[order]
+    same_symbol = c[1:] == c[:-1]
+    later_copy = np.zeros(len(df), dtype=bool)
+    later_copy[order[1:][same_symbol & (ts[1:] == ts[:-1])]] = True
+    if not has_key.all():  # a key with a missing part only repeats among such keys
+        rest = ~has_key
+        later_copy[rest] = df.loc[rest, ["symbol", tcol]].duplicated(keep="first").to_numpy()
+    back = same_symbol & (order[1:] < order[:-1])
+    unsorted = sorted({str(uniques[i]) for i in np.unique(c[1:][back])})
+    return order, later_copy, unsorted
