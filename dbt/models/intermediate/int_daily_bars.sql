@@ -23,11 +23,19 @@
 -- digests being the fallback; the post_hook logs the rewritten tails for the marts.
 {%- set incremental = is_incremental() %}
 with bars as (
+    {%- if incremental %}
+    -- An index range scan per scoped symbol (offset 0: not flattened into a join, which the
+    -- planner, unable to size `session >= from_session`, ran as a scan of every bar).
+    select b.*
+    from {{ tradewind.bar_scope_table() }} as s
+    cross join lateral (
+        select * from {{ ref('stg_bars_daily') }} as b
+        where b.symbol = s.symbol and b.session >= s.from_session
+        offset 0
+    ) as b
+    {%- else %}
     select b.*
     from {{ ref('stg_bars_daily') }} as b
-    {%- if incremental %}
-    inner join {{ tradewind.bar_scope_table() }} as s
-        on s.symbol = b.symbol and b.session >= s.from_session
     {%- endif %}
 ),
 

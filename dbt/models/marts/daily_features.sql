@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     unique_key='session',
-    incremental_strategy='delete+insert',
+    incremental_strategy='session_rows',
     on_schema_change='fail',
     indexes=[{'columns': ['symbol', 'session'], 'unique': true}, {'columns': ['session']}],
     pre_hook=["{{ tradewind.feature_model_settings() }}",

@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     unique_key='session',
-    incremental_strategy='delete+insert',
+    incremental_strategy='session_rows',
     on_schema_change='fail',
     indexes=[{'columns': ['symbol', 'session'], 'unique': true}, {'columns': ['session']}],
     pre_hook=["{{ tradewind.feature_model_settings() }}",
@@ -27,18 +27,34 @@ T+1/T+2 no longer match the calendar are rewritten too.
 {#- Bars are read from the table itself each time (not a shared CTE, which PostgreSQL would
     materialize without its index) so looking up T+1 and T+2 stays an index or hash join. -#}
 {%- set bars = ref('int_daily_bars') %}
-with sessions as (
+-- not materialized: each use is an index lookup into the calendar (materialized, every lookup
+-- hashed all ~10k sessions again, once per labelled symbol in series_next).
+with recursive sessions as not materialized (
     select session, session_index
     from {{ ref('int_sessions') }}
 ),
 
 {% if is_incremental() %}
+stored_sessions as (
+    select min(x.session) as session from {{ this }} as x
+    union all
+    select (select min(x.session) from {{ this }} as x where x.session > d.session)
+    from stored_sessions as d
+    where d.session is not null
+),
+
 changed as (
     select session from {{ tradewind.changed_keys_table() }}
     union
-    -- next_session and next2_session depend on the session only: one check per session.
+    -- next_session and next2_session depend on the session only (a session's rows are always
+    -- written together): one check per session, reading one row of each (a loose index scan
+    -- over the session index, not a pass over every row).
     select t.session
-    from (select distinct session, next_session, next2_session from {{ this }}) as t
+    from stored_sessions as d
+    cross join lateral (
+        select x.session, x.next_session, x.next2_session from {{ this }} as x
+        where x.session = d.session limit 1
+    ) as t
     left join sessions as s0 on s0.session = t.session
     left join sessions as s1 on s1.session_index = s0.session_index + 1
     left join sessions as s2 on s2.session_index = s0.session_index + 2
@@ -56,12 +72,25 @@ affected_sessions as (
     select session from changed
 ),
 
+-- The symbols of int_daily_bars, one index probe each (a loose index scan).
+bar_symbols as (
+    select min(b.symbol) as symbol from {{ bars }} as b
+    union all
+    select (select min(b.symbol) from {{ bars }} as b where b.symbol > y.symbol)
+    from bar_symbols as y
+    where y.symbol is not null
+),
+
 -- materialized: the few affected rows first (left to itself the planner joined every bar to
 -- the calendar before filtering them, ~3 s).
 labelled_bars as materialized (
     select b.symbol, b.session, b.open, b.bars_digest
-    from {{ bars }} as b
-    inner join affected_sessions as a on a.session = b.session
+    from bar_symbols as y
+    cross join lateral (
+        select b.symbol, b.session, b.open, b.bars_digest from {{ bars }} as b
+        where b.symbol = y.symbol and b.session = any(array(select session from affected_sessions))
+        offset 0  -- index probes per (symbol, session): the table has no index on session alone
+    ) as b
 ),
 
 -- The bars the labels read: those of T+1 and T+2 of every labelled session.
