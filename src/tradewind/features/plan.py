@@ -395,7 +395,10 @@ def load_valid(url: str, inputs: Inputs) -> tuple[Plan | None, str]:
             changed = sorted(k for k in parts if parts[k] != (stored_parts or {}).get(k))
             return None, f"plan is stale ({', '.join(changed) or 'fingerprint'} changed)"
         data = conn.execute(f"select plan from {PLAN_TABLE}").fetchone()[0]
-    return Plan.from_dict(data), "plan valid"
+    try:
+        return Plan.from_dict(data), "plan valid"
+    except (TypeError, KeyError, AttributeError) as exc:  # edited by hand: dbt rebuilds it
+        return None, f"plan unreadable ({type(exc).__name__})"
 
 
 # --- replay -------------------------------------------------------------------------------
