@@ -216,7 +216,7 @@ def test_binary_copy_target_rows_in_frame_order_with_mixed_nulls_and_lengths(db_
 
 def test_direct_copy_writes_a_new_batch_in_key_order(db_url):
     """A new batch goes into the bars table sorted by (symbol, session) whatever the symbols'
-    lengths: the indexes then grow at their right edge (see loader._encode_tuples)."""
+    lengths: the heap is in index order (see loader._encode_tuples)."""
     sessions = ["2020-01-02", "2020-01-03", "2020-01-06"]
     syms = ["GE", "BRK.B", "F", "AAPL"]
     b = daily_batch([r for s in syms for r in good_rows(s, sessions)])

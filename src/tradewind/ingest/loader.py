@@ -86,10 +86,10 @@ def _encode_tuples(n: int, fields: list[_Field]) -> Iterator[bytes]:
     Each block is one fixed-width structured array whose bytes are the wire format with every
     field at its widest (text padded to the block's longest value, NULL fields with their data
     bytes); bytes a row does not have (padding, data of a NULL) are dropped with one boolean
-    mask, which a block of one shape never needs. Row order matters: the bars' indexes take
-    rows sorted by key at their rightmost leaf, whereas rows grouped by shape land in the
-    middle of the index (measured: the direct COPY of the 491k-row shared set ~30 % slower on
-    the server when grouped by symbol length).
+    mask, which a block of one shape never needs. Row order: the table receives the rows
+    exactly as the frame holds them (a new batch: sorted by symbol and time, so the heap is in
+    index order), not grouped by shape. That was first thought to speed up the COPY; it does
+    not measurably (same WAL volume and index sizes for the shared set, see RESULTS.md).
     """
     for lo, hi in _blocks(n, fields):
         m = hi - lo
