@@ -172,10 +172,16 @@ def test_binary_copy_encoding_round_trips(db_url):
 def test_binary_copy_target_rows_in_frame_order_with_mixed_nulls_and_lengths(db_url):
     """The direct-COPY encoder against psycopg's own row adaptation: rows of every symbol
     length with vwap / trade_count NULL at random (the masked path) and in long runs (the
-    fixed-width path) arrive with the same values, in the frame's order."""
+    fixed-width path, see loader._blocks) arrive with the same values, in the frame's order."""
     import psycopg
 
-    from tradewind.ingest.loader import _COPY_HEADER, _COPY_TRAILER, encode_copy_binary_target
+    from tradewind.ingest.loader import (
+        _COPY_HEADER,
+        _COPY_TRAILER,
+        _blocks,
+        _Field,
+        encode_copy_binary_target,
+    )
 
     rng = np.random.default_rng(5)
     cols = (
@@ -190,6 +196,8 @@ def test_binary_copy_target_rows_in_frame_order_with_mixed_nulls_and_lengths(db_
             "trade_count": np.where(rng.random(k) < share_null, np.nan,
                                     rng.integers(0, 10**12, k).astype(float)),
         })  # fmt: skip
+        if not share_null:  # sorted: a few long runs of one shape, the unmasked path
+            frame = frame.sort_values("symbol", kind="stable").reset_index(drop=True)
         frame.loc[: k // 3, "vwap"] = np.nan  # a long run of NULLs as well
         with psycopg.connect(db_url) as c:
             for t in ("mine", "theirs"):
@@ -210,6 +218,9 @@ def test_binary_copy_target_rows_in_frame_order_with_mixed_nulls_and_lengths(db_
                                   r.low, r.close, r.volume, vwap, count, "all", 42))  # fmt: skip
             mine = c.execute(f"select {cols} from mine order by ctid").fetchall()
             theirs = c.execute(f"select {cols} from theirs order by ctid").fetchall()
+        assert len(_blocks(k, [_Field("text", None, lengths=np.array([len(x) for x in frame.symbol])),
+                               _Field(">f8", None, null=frame["vwap"].isna().to_numpy())])) \
+            == (1 if share_null else 7)  # fmt: skip
         assert len(mine) == k and mine == theirs
         assert [m[1] for m in mine] == frame["symbol"].tolist()
 
