@@ -282,7 +282,7 @@ def build(
             args += ["--exclude", *excluded]
         if scoped and use_plan and "resource_type:seed" in excluded:
             try:
-                done = _planned_build(url, settings, args, vars, target_path, recording)
+                done = _planned_build(url, settings, args, vars, target_path, threads, recording)
             except BaseException:
                 reset_test_scope(url)
                 raise
@@ -337,7 +337,7 @@ def plan_inputs(
     )  # fmt: skip
 
 
-def _planned_build(url, settings, args, vars, target_path, recording: dict):
+def _planned_build(url, settings, args, vars, target_path, threads, recording: dict):
     """The daily build from the recorded plan when it is valid (a BuildResult); else None, with
     ``recording`` set to the run_dbt arguments that record a new plan from dbt's run."""
     from tradewind.features import plan as planlib
@@ -345,7 +345,8 @@ def _planned_build(url, settings, args, vars, target_path, recording: dict):
     inputs = plan_inputs(url, args, vars=vars, target_path=target_path, settings=settings)
     found, reason = planlib.load_valid(url, inputs)
     if found is not None:
-        return planlib.replay(found, url)
+        # As many sessions as dbt's threads (profiles.yml's default is 2; PGlite serves one).
+        return planlib.replay(found, url, connections=threads or 2)
     print(f"build plan: {reason}; running dbt and recording a new plan", flush=True)
     recorder = planlib.Recorder(inputs, url)
 
