@@ -50,7 +50,7 @@ def read_csv_text(folder: Path) -> tuple[str, int]:
 
     frames = []
     for path in sorted(folder.glob("*.csv")):
-        df = pd.read_csv(path, float_precision="round_trip")
+        df = pd.read_csv(path)
         df.columns = [c.lower() for c in df.columns]
         frames.append(df.assign(source="csv", symbol=path.stem, session=df["date"]))
     bars = pd.concat(frames, ignore_index=True)[COLS.split(", ")]
