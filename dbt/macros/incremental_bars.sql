@@ -47,6 +47,17 @@
         ) as {{ alias }}
 {%- endmacro %}
 
+{#- The rows of ``relation`` (as ``alias``) at or after each listed symbol's from_session
+    (``tails``: symbol, from_session): one index range scan per symbol, as in rows_in_buckets. -#}
+{% macro rows_in_tails(tails, relation, alias) -%}
+        from {{ tails }} as k
+        cross join lateral (
+            select * from {{ relation }} as {{ alias }}
+            where {{ alias }}.symbol = k.symbol and {{ alias }}.session >= k.from_session
+            offset 0
+        ) as {{ alias }}
+{%- endmacro %}
+
 {#- pre_hook of int_daily_bars. On an incremental run, the scope table (symbol, from_session):
     every row of the symbol at or after from_session is recomputed. A symbol is in scope when
     any of its bars was added, changed or deleted (from the first such session on: bar_index,
@@ -243,21 +254,11 @@
     ),
     built_rows as (
         select x.*
-        from tails as k
-        cross join lateral (
-            select * from {{ built }} as x
-            where x.symbol = k.symbol and x.session >= k.from_session
-            offset 0
-        ) as x
+        {{ tradewind.rows_in_tails('tails', built, 'x') }}
     ),
     this_rows as (
         select x.*
-        from tails as k
-        cross join lateral (
-            select * from {{ this }} as x
-            where x.symbol = k.symbol and x.session >= k.from_session
-            offset 0
-        ) as x
+        {{ tradewind.rows_in_tails('tails', this, 'x') }}
     ),
     digests as (
         {{ tradewind.changed_keys(built, this, columns,

@@ -133,8 +133,9 @@ def test_the_cli_replays_without_importing_dbt(fresh, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "(recorded plan, dbt not started)" in out.stdout, out.stdout[-2000:]
     assert "DBT []" in out.stdout and "PANDAS False" in out.stdout, out.stdout[-500:]
-    rows = read_frame(fresh, "select count(*) as n from features.daily_features where session = %s",
-                      (SESSION_B,))  # fmt: skip
+    rows = read_frame(
+        fresh, "select count(*) as n from features.daily_features where session = %s", (SESSION_B,)
+    )
     assert rows["n"][0] == len(fixture_bars()["symbol"].unique())
 
 
@@ -211,10 +212,17 @@ def test_failing_and_warning_data_tests_in_the_replay(fresh, recorded, capsys):
     # succeeds.
     url = recorded["dbs"].create(recorded["work"], template=recorded["snapshot"])
     add_session(url, SESSION_B, 0.98, recorded["stamp"] + timedelta(minutes=5))
-    execute(url, "update raw.bars_daily set adjustment = 'raw' where symbol = 'KO' "
-                 "and session = %s", (SESSION_B,))  # fmt: skip
-    execute(url, "insert into raw.corporate_actions (source, symbol, ex_date, action, value) "
-                 "values ('csv', 'KO', %s, 'split', 2.0)", (SESSION_B,))  # fmt: skip
+    execute(
+        url,
+        "update raw.bars_daily set adjustment = 'raw' where symbol = 'KO' and session = %s",
+        (SESSION_B,),
+    )
+    execute(
+        url,
+        "insert into raw.corporate_actions (source, symbol, ex_date, action, value) "
+        "values ('csv', 'KO', %s, 'split', 2.0)",
+        (SESSION_B,),
+    )
     capsys.readouterr()
     result = build(url=url, target_path=recorded["target"])
     out = capsys.readouterr().out
@@ -251,12 +259,25 @@ def test_introspection_outside_the_covered_macros_stops_recording(tmp_path):
 def test_only_consecutive_read_only_tests_share_a_step():
     def node(kind: str, statements: int = 1) -> planlib.PlanNode:
         return planlib.PlanNode(
-            unique_id=kind, name=kind, resource_type=kind, description=kind, status="pass",
-            statements=["select 1"] * statements, result_index=0 if kind == "test" else None,
-        )  # fmt: skip
+            unique_id=kind,
+            name=kind,
+            resource_type=kind,
+            description=kind,
+            status="pass",
+            statements=["select 1"] * statements,
+            result_index=0 if kind == "test" else None,
+        )
 
-    nodes = [node("model"), node("test"), node("test"), node("model"), node("test"),
-             node("test", statements=2), node("test"), node("test")]  # fmt: skip
+    nodes = [
+        node("model"),
+        node("test"),
+        node("test"),
+        node("model"),
+        node("test"),
+        node("test", statements=2),
+        node("test"),
+        node("test"),
+    ]
     assert planlib._steps(nodes) == [[0], [1, 2], [3], [4], [5], [6, 7]]
 
 

@@ -95,12 +95,16 @@ def write_agent(path: Path, **overrides: Any) -> Path:
     return path
 
 
-def checkpoint_reference(out: Path, data: Any, env_config: Any, steps: int, scale: float):
+def checkpoint_reference(
+    out: Path, data: Any, env_config: Any, steps: int, scale: float, state: Any = None
+):
     """The independent reference for a trained run's saved policy: RLlib's own checkpoint of the
     learner's module (``RLModule.from_checkpoint``) scored on ``steps`` observations of an
     equal-weight walk through ``env_config``'s window, with the score -> weight rule written out in
     numpy (softmax of ``scale * clip(score, -1, 1)`` over listed assets and cash), never the code
-    under test. Returns (the observations as one batch, one per step; the module; the weights)."""
+    under test. ``state``: weights to score with instead of the checkpoint's, loaded into RLlib's
+    module (``load_state_dict``; its target copies, absent from a saved policy, stay as they are).
+    Returns (the observations as one batch, one per step; the module; the weights)."""
     import json
 
     import numpy as np
@@ -113,6 +117,9 @@ def checkpoint_reference(out: Path, data: Any, env_config: Any, steps: int, scal
     manifest = json.loads((out / "manifest.json").read_text())
     ckpt = out / manifest["last_checkpoint"] / "learner_group/learner/rl_module/default_policy"
     module = RLModule.from_checkpoint(str(ckpt))
+    if state is not None:
+        missing, unexpected = module.load_state_dict(dict(state), strict=False)
+        assert not unexpected and all("_old_" in k for k in missing), (missing, unexpected)
     env = PortfolioEnv(data, env_config)
     obs, _ = env.reset()
     rows = []

@@ -486,11 +486,13 @@ def _run_node(conn, node: PlanNode) -> NodeOutcome:
     failures = int(row["failures"] or 0)
     got = _pluralize(failures, "result")
     if node.severity == "ERROR" and row["should_error"]:
-        return NodeOutcome(node, "fail", seconds, f"Got {got}, configured to fail if {node.error_if}",
-                           failures)  # fmt: skip
+        return NodeOutcome(
+            node, "fail", seconds, f"Got {got}, configured to fail if {node.error_if}", failures
+        )
     if row["should_warn"]:
-        return NodeOutcome(node, "warn", seconds, f"Got {got}, configured to warn if {node.warn_if}",
-                           failures)  # fmt: skip
+        return NodeOutcome(
+            node, "warn", seconds, f"Got {got}, configured to warn if {node.warn_if}", failures
+        )
     return NodeOutcome(node, "pass", seconds, None, 0)
 
 
@@ -572,15 +574,24 @@ def replay(
                     lanes = conns[: min(connections, len(nodes))]
                     # Lane k takes every k-th test of the step, in order, on its own session.
                     futures = [
-                        pool.submit(lambda c, ns: [_run_node(c, n) for n in ns], c, nodes[k :: len(lanes)])
+                        pool.submit(
+                            lambda c, ns: [_run_node(c, n) for n in ns], c, nodes[k :: len(lanes)]
+                        )
                         for k, c in enumerate(lanes)
-                    ]  # fmt: skip
+                    ]
                     by_lane = [f.result() for f in futures]
                     done = [by_lane[j % len(lanes)][j // len(lanes)] for j in range(len(nodes))]
                 for i, o in zip(step, done, strict=True):
                     outcomes.append(o)
-                    say(_progress(i + 1, total, _LABELS.get(o.status, o.status.upper()),
-                                  o.node.description, o.seconds))  # fmt: skip
+                    say(
+                        _progress(
+                            i + 1,
+                            total,
+                            _LABELS.get(o.status, o.status.upper()),
+                            o.node.description,
+                            o.seconds,
+                        )
+                    )
                     if o.status == "warn":
                         say(f"  warning: {o.node.name}: {o.message}")
                     if o.status in ("fail", "error") and failure is None:
@@ -601,8 +612,14 @@ def replay(
     statuses: dict[str, int] = {}
     for o in outcomes:
         statuses[o.status] = statuses.get(o.status, 0) + 1
-    counts = {k: sum(v for s, v in statuses.items() if s in group) for k, group in
-              (("PASS", ("pass", "success")), ("WARN", ("warn",)), ("ERROR", ("error", "fail")))}  # fmt: skip
+    counts = {
+        k: sum(v for s, v in statuses.items() if s in group)
+        for k, group in (
+            ("PASS", ("pass", "success")),
+            ("WARN", ("warn",)),
+            ("ERROR", ("error", "fail")),
+        )
+    }
     say(
         f"{time.strftime('%H:%M:%S')}  Finished {len(outcomes)} of {total} nodes from the plan "
         f"in {elapsed:.2f}s. "
@@ -612,8 +629,14 @@ def replay(
     if failure is not None:
         raise FeatureBuildError(failure)
     nodes = [
-        {"name": o.node.name, "resource_type": o.node.resource_type, "status": o.status,
-         "message": o.message, "failures": o.failures, "execution_time": o.seconds}
+        {
+            "name": o.node.name,
+            "resource_type": o.node.resource_type,
+            "status": o.status,
+            "message": o.message,
+            "failures": o.failures,
+            "execution_time": o.seconds,
+        }
         for o in outcomes
-    ]  # fmt: skip
+    ]
     return BuildResult("build", True, elapsed, statuses, nodes, replayed=True)

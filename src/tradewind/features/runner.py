@@ -295,8 +295,9 @@ def build(
         # daily_features with a model left out would otherwise judge a stale table.
         args += ["--indirect-selection", "buildable"]
     try:
-        return run_dbt(args, url=url, vars=vars, target_path=target_path, threads=threads,
-                       **recording)  # fmt: skip
+        return run_dbt(
+            args, url=url, vars=vars, target_path=target_path, threads=threads, **recording
+        )
     finally:
         if scoped:
             reset_test_scope(url)
@@ -329,12 +330,15 @@ def plan_inputs(
         project_dir=settings.dbt_project_dir,
         args=list(args),
         vars=dict(vars or {}),
-        profile={k: v for k, v in env.items()
-                 if k.startswith("TRADEWIND_DBT_") and k != "TRADEWIND_DBT_PASSWORD"},
+        profile={
+            k: v
+            for k, v in env.items()
+            if k.startswith("TRADEWIND_DBT_") and k != "TRADEWIND_DBT_PASSWORD"
+        },
         dbt_flags=dbt_flag_environment(),
         # A target folder inside the project is dbt's output, not its input.
         skip=[Path(p) for p in (target_path, os.environ.get("DBT_TARGET_PATH")) if p],
-    )  # fmt: skip
+    )
 
 
 def _planned_build(url, settings, args, vars, target_path, threads, recording: dict):
