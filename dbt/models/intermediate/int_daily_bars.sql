@@ -8,7 +8,7 @@
     post_hook=["{% if not is_incremental() %}analyze {{ this }}{% endif %}",
                "{{ tradewind.widen_test_scope(ref('int_sessions')) }}",
                "{{ tradewind.log_rewritten_tails() }}"],
-    indexes=[{'columns': ['symbol', 'session'], 'unique': true}]) }}
+    indexes=[{'columns': ['symbol', 'session'], 'unique': true}, {'columns': ['session']}]) }}
 -- One daily bar per symbol per session: the bar of the highest-priority source
 -- (var source_priority) among those that delivered one. Grain: (symbol, session).
 -- These are the *prices* of the session; returns are computed within one price series in
