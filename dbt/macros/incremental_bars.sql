@@ -58,6 +58,17 @@
         ) as {{ alias }}
 {%- endmacro %}
 
+{#- The distinct values of ``column`` in ``relation``, one index probe each (a loose index scan):
+    the body of the recursive CTE named ``cte`` (its query needs `with recursive`); the last row
+    is null. -#}
+{% macro loose_index_scan(cte, relation, column) -%}
+        select min(x.{{ column }}) as {{ column }} from {{ relation }} as x
+        union all
+        select (select min(x.{{ column }}) from {{ relation }} as x where x.{{ column }} > d.{{ column }})
+        from {{ cte }} as d
+        where d.{{ column }} is not null
+{%- endmacro %}
+
 {#- pre_hook of int_daily_bars. On an incremental run, the scope table (symbol, from_session):
     every row of the symbol at or after from_session is recomputed. A symbol is in scope when
     any of its bars was added, changed or deleted (from the first such session on: bar_index,
@@ -106,11 +117,7 @@
     ),
     -- The symbols of this table, one index probe each (a loose index scan).
     built_symbols as (
-        select min(t.symbol) as symbol from {{ this }} as t
-        union all
-        select (select min(t.symbol) from {{ this }} as t where t.symbol > s.symbol)
-        from built_symbols as s
-        where s.symbol is not null
+        {{ tradewind.loose_index_scan('built_symbols', this, 'symbol') }}
     ),
     -- The symbol's last built bar carries the session_index every earlier one was numbered
     -- against: if the calendar numbers that session otherwise now, a session was added or

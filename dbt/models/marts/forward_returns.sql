@@ -36,11 +36,7 @@ with recursive sessions as not materialized (
 
 {% if is_incremental() %}
 stored_sessions as (
-    select min(x.session) as session from {{ this }} as x
-    union all
-    select (select min(x.session) from {{ this }} as x where x.session > d.session)
-    from stored_sessions as d
-    where d.session is not null
+    {{ tradewind.loose_index_scan('stored_sessions', this, 'session') }}
 ),
 
 changed as (
@@ -74,11 +70,7 @@ affected_sessions as (
 
 -- The symbols of int_daily_bars, one index probe each (a loose index scan).
 bar_symbols as (
-    select min(b.symbol) as symbol from {{ bars }} as b
-    union all
-    select (select min(b.symbol) from {{ bars }} as b where b.symbol > y.symbol)
-    from bar_symbols as y
-    where y.symbol is not null
+    {{ tradewind.loose_index_scan('bar_symbols', bars, 'symbol') }}
 ),
 
 -- materialized: the few affected rows first (left to itself the planner joined every bar to

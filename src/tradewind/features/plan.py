@@ -466,6 +466,14 @@ def _end_session(conn) -> None:
     conn.execute("DISCARD ALL")
 
 
+def _run_sessions(conn, sessions: Sequence[Sequence[str]]) -> None:
+    """dbt's catalog queries outside any node (the plan's prelude or epilogue), one recorded
+    connection after another on ``conn``."""
+    for statements in sessions:
+        _execute(conn, statements)
+        _end_session(conn)
+
+
 def _run_node(conn, node: PlanNode) -> NodeOutcome:
     """One node on ``conn`` as dbt ran it; its outcome (a SQL error is an outcome too)."""
     import psycopg
@@ -557,9 +565,7 @@ def replay(
     try:
         conn = conns[0]
         try:
-            for statements in plan.prelude:
-                _execute(conn, statements)
-                _end_session(conn)
+            _run_sessions(conn, plan.prelude)
         except psycopg.Error as exc:
             msg = f"dbt build (plan) failed before any node: {_line(exc)}"
             raise FeatureBuildError(msg) from None
@@ -600,9 +606,7 @@ def replay(
                     break
         if failure is None:
             try:
-                for statements in plan.epilogue:
-                    _execute(conn, statements)
-                    _end_session(conn)
+                _run_sessions(conn, plan.epilogue)
             except psycopg.Error as exc:
                 failure = f"dbt build (plan) failed after the last node: {_line(exc)}"
     finally:
