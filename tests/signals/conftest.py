@@ -80,14 +80,14 @@ def train_tiny(url: str, out: Path) -> str:
     return str(getattr(result, "artifact_uri", None) or out / run_id)
 
 
-@pytest.fixture(scope="session")
-def signals_warehouse(pg_server_url: str, template_db: str, tmp_path_factory):
+def _build_signals_warehouse(
+    pg_server_url: str, template_db: str, folder: Path, template: str
+) -> SignalsWarehouse:
     from tradewind.ingest.pipeline import run_ingest
     from tradewind.ingest.universe_load import load_universe_members
     from tradewind.registry import register_candidate, set_stage
 
-    tmp = tmp_path_factory.mktemp("signals_wh")
-    wh = SignalsWarehouse(pg_server_url, f"tw_signals_{os.getpid()}", "", tmp / "dbt-target")
+    wh = SignalsWarehouse(pg_server_url, template, "", folder / "dbt-target")
     # Built in a scratch database, then copied into the template (a template must have no
     # connections while it is copied, and building leaves some open for a moment).
     build_name = wh.template.replace("signals", "signals_build")
@@ -99,14 +99,70 @@ def signals_warehouse(pg_server_url: str, template_db: str, tmp_path_factory):
     run_ingest("synthetic", SYMBOLS, BARS_START.isoformat(), BARS_END.isoformat(), "1Day",
                as_of=dt.datetime(2019, 7, 1, tzinfo=dt.UTC), url=url)  # fmt: skip
     build_features(url, wh.dbt_target)
-    artifact = train_tiny(url, tmp / "artifacts")
+    artifact = train_tiny(url, folder / "artifacts")
     mv = register_candidate(url, MODEL, artifact)
     set_stage(url, MODEL, mv.version, "production", by="tests", reason="signals fixture")
     with psycopg.connect(wh.url("postgres"), autocommit=True) as c:
         c.execute(f'drop database if exists "{wh.template}" with (force)')
         c.execute(f'create database "{wh.template}" template "{build_name}"')
         c.execute(f'drop database if exists "{build_name}" with (force)')
-    wh = SignalsWarehouse(pg_server_url, wh.template, artifact, wh.dbt_target)
+    return SignalsWarehouse(pg_server_url, wh.template, artifact, wh.dbt_target)
+
+
+def _pg_tool(test_settings, name: str) -> str:
+    from tradewind.db.embedded import find_bin_dir
+
+    return str(find_bin_dir(test_settings) / name)
+
+
+def _run_tool(argv: list[str]) -> None:
+    import subprocess
+
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{argv[0]}: {proc.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="session")
+def signals_warehouse(pg_server_url: str, template_db: str, tmp_path_factory, test_settings):
+    """Built once per test run. Each pytest-xdist worker has a test server of its own, so under
+    xdist the first worker to need it builds it under a file lock in the run's shared temp
+    folder and leaves a ``pg_dump`` of it and its artifact there; the other workers wait for
+    the lock and restore that dump into a template on their own server (seconds, instead of
+    ingesting, building and training again). Tests only copy the template and read the
+    artifact, so every worker sees the same warehouse and the same agent."""
+    template = f"tw_signals_{os.getpid()}"
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        wh = _build_signals_warehouse(
+            pg_server_url, template_db, tmp_path_factory.mktemp("signals_wh"), template
+        )
+        yield wh
+        wh.drop(wh.template)
+        return
+    import json
+
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, above popen-gwN
+    dump, recorded = shared / "signals_wh.dump", shared / "signals_wh.json"
+    with FileLock(str(shared / "signals_wh.lock")):
+        if recorded.exists():
+            info = json.loads(recorded.read_text())
+            wh = SignalsWarehouse(
+                pg_server_url, template, info["artifact_uri"], Path(info["dbt_target"])
+            )
+            wh.drop(template)
+            with psycopg.connect(wh.url("postgres"), autocommit=True) as c:
+                c.execute(f'create database "{template}" template template0')
+            _run_tool([_pg_tool(test_settings, "pg_restore"), "--no-owner", "--exit-on-error",
+                       "--dbname", wh.url(template), str(dump)])  # fmt: skip
+        else:
+            folder = shared / f"signals_wh_{os.getpid()}"
+            folder.mkdir()
+            wh = _build_signals_warehouse(pg_server_url, template_db, folder, template)
+            _run_tool([_pg_tool(test_settings, "pg_dump"), "--format", "custom",
+                       "--file", str(dump), wh.url(template)])  # fmt: skip
+            info = {"artifact_uri": wh.artifact_uri, "dbt_target": str(wh.dbt_target)}
+            recorded.write_text(json.dumps(info))
     yield wh
     wh.drop(wh.template)
 
