@@ -27,6 +27,17 @@ Ratios: the daily_features model (step 2) over the pandas features (step 7); the
 (step 4) against the 3 s goal and against the dbt path of the same session. The LAST line
 printed is one JSON object with the figures.
 
+    .venv/bin/python benchmarks/features.py --ab-model /tmp/before/dbt [--reps 3]
+
+instead times a same-run A/B of the daily_features model's full build (the item the issue's
+"within 2x the pandas reference" goal names) between an older dbt project ("before") and this one
+("after"): one base database with every bar, a full build per project (each in a copy of it), then
+`--reps` rounds in alternating order, each `tradewind features build --full-refresh --select
+daily_features,resource_type:model` (a new process; the model alone, none of its tests) per
+project, reading the node's own execution time from run_results.json, and the pandas reference
+(reference.daily_features on the same bars) once per round. The last line: median seconds of each,
+after/before, and each over the median pandas time.
+
     .venv/bin/python benchmarks/features.py --ab-before /tmp/before/dbt [--reps 3]
 
 instead times a same-run A/B of the one-session incremental `tradewind features build` (new
@@ -218,6 +229,95 @@ def ab_incremental(data: Path, before: Path, reps: int, no_plan: bool = False) -
                       "after_vs_before": round(median["after"] / median["before"], 2)}))  # fmt: skip
 
 
+def ab_model(data: Path, before: Path, reps: int) -> None:
+    """The --ab-model mode (module docstring)."""
+    settings = get_settings()
+    server = warehouse_url(settings)
+    admin = _with_db(server, "postgres")
+    projects = {"before": before.resolve(), "after": settings.dbt_project_dir}
+    bars, _ = read_yahoo(data)
+    names = ["tw_bench_ab_base"] + [f"tw_bench_ab_{w}_work" for w in projects]
+
+    def model_s(url: str, which: str, *extra: str) -> float:
+        target = settings.home / f"bench-ab-target-{which}"
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "TRADEWIND_DBT_PROJECT_DIR": str(projects[which]),
+            "DBT_TARGET_PATH": str(target),
+        }
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tradewind",
+                "features",
+                "build",
+                "--full-refresh",
+                "--no-plan",
+                *extra,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"{which}: tradewind features build failed: {proc.stderr[-500:]}")
+        run = json.loads((target / "run_results.json").read_text())
+        node = [r for r in run["results"] if r["unique_id"].endswith(".daily_features")]
+        return float(node[0]["execution_time"]) if node else float("nan")
+
+    rows = []
+    try:
+        _clone(admin, names[0], "template0")
+        base = _with_db(server, names[0])
+        migrate(base, settings.sql_dir, settings.use_timescale)
+        copy_bars(base, bars)
+        for which in projects:
+            _clone(admin, f"tw_bench_ab_{which}_work", names[0])
+            t = model_s(_with_db(server, f"tw_bench_ab_{which}_work"), which)
+            print(f"{which}: full dbt build done (daily_features model {t:.1f} s)", flush=True)
+        cal_sql = "select session from features_intermediate.int_sessions"
+        cal = list(query(_with_db(server, "tw_bench_ab_after_work"), cal_sql)["session"])
+        for rep in range(reps):
+            _, pandas_s = timed(lambda: reference.daily_features(bars, cal))
+            for which in ("before", "after") if rep % 2 == 0 else ("after", "before"):
+                load = os.getloadavg()[0]
+                work = _with_db(server, f"tw_bench_ab_{which}_work")
+                t = model_s(work, which, "--select", "daily_features,resource_type:model")
+                row = {
+                    "rep": rep + 1,
+                    "which": which,
+                    "model_s": round(t, 2),
+                    "pandas_s": round(pandas_s, 2),
+                    "load_1m": [round(load, 1), round(os.getloadavg()[0], 1)],
+                }
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as c:
+            for name in names:
+                c.execute(f'drop database if exists "{name}" with (force)')
+    median = {
+        w: round(float(np.median([r["model_s"] for r in rows if r["which"] == w])), 2)
+        for w in projects
+    }
+    pandas_median = round(float(np.median([r["pandas_s"] for r in rows])), 2)
+    print(
+        json.dumps(
+            {
+                "benchmark": "daily_features_model_ab",
+                "before": str(projects["before"]),
+                "reps": reps,
+                "median_model_s": median,
+                "median_pandas_s": pandas_median,
+                "after_vs_before": round(median["after"] / median["before"], 2),
+                "vs_pandas": {w: round(m / pandas_median, 2) for w, m in median.items()},
+            }
+        )
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -225,11 +325,17 @@ def main() -> None:
     ap.add_argument(
         "--ab-before", type=Path, help="A/B the incremental CLI build against this dbt project."
     )
-    ap.add_argument("--reps", type=int, default=3, help="Rounds of the --ab-before A/B.")
+    ap.add_argument(
+        "--ab-model", type=Path, help="A/B the daily_features model's full build against this."
+    )
+    ap.add_argument("--reps", type=int, default=3, help="Rounds of the A/B.")
     ap.add_argument(
         "--no-plan", action="store_true", help="--ab-before through dbt, not the recorded plan."
     )
     args = ap.parse_args()
+    if args.ab_model is not None:
+        ab_model(args.data, args.ab_model, args.reps)
+        return
     if args.ab_before is not None:
         ab_incremental(args.data, args.ab_before, args.reps, args.no_plan)
         return

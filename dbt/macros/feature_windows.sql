@@ -8,27 +8,24 @@
     {{ return(windows | max) }}
 {%- endmacro %}
 
-{#- One price series of one symbol, in the order of the symbol's bars. -#}
+{#- One price series of one symbol, in the order of the symbol's bars (daily_features' integer
+    keys: symbol_no for the symbol, series_no for (source, adjustment, history_version)). -#}
 {% macro series_window() -%}
-    partition by symbol, source, adjustment, history_version order by bar_index
-{%- endmacro %}
-
-{#- The current bar and the n-1 bars of the symbol before it, within one price series: a bar
-    the series lacks in that span is simply absent, so callers check count(...) = n. -#}
-{% macro trailing(n) -%}
-    {{ tradewind.series_window() }} range between {{ n - 1 }} preceding and current row
+    partition by symbol_no, series_no order by bar_index
 {%- endmacro %}
 
 {#- Order of the candidate series of one (symbol, session), best first (var series_choice):
     longest_run - the series with the longest unbroken run of bars ending here, counted up to
                   lookback + 1 bars (so every window of the row is complete), then priority;
-    priority    - the highest-priority series that has the previous bar too, then any. -#}
+    priority    - the highest-priority series that has the previous bar too, then any.
+    Priority is series_no: daily_features numbers the series in the order of series_rank
+    (var source_priority), source, adjustment, history_version. -#}
 {% macro series_choice_order(lookback) -%}
     {%- set choice = var('series_choice') -%}
     {%- if choice == 'longest_run' -%}
-        least(run_bars, {{ lookback + 1 }}) desc, series_rank, source, adjustment, history_version
+        least(run_bars, {{ lookback + 1 }}) desc, series_no
     {%- elif choice == 'priority' -%}
-        linked desc, series_rank, source, adjustment, history_version
+        linked desc, series_no
     {%- else -%}
         {{ exceptions.raise_compiler_error(
             "var series_choice must be 'longest_run' or 'priority', not '" ~ choice ~ "'") }}
@@ -64,7 +61,7 @@
 {%- endmacro %}
 
 {#- The series holds the symbol's last n bars (and, with a running count, n non-null values
-    among them): what count(x) = n over a trailing(n) frame tests. -#}
+    among them): what count(x) = n over the frame of the symbol's last n bars would test. -#}
 {% macro trailing_complete(cumulative_count, n) -%}
     coalesce(lag(bar_index, {{ n - 1 }}) over by_series = bar_index - {{ n - 1 }}, false)
     {%- if cumulative_count is not none %}

@@ -32,12 +32,9 @@ select
     d.close                                  as price_close,
     d.volume                                 as price_volume
 from {{ ref('stg_bars_daily') }} as b
--- One unique-index probe per bar (lateral, offset 0: never a join): a reader's filter on
--- (symbol, session >= x) reaches the bars but cannot reach int_daily_bars through a join's
--- equality (PostgreSQL carries equalities, not ranges), and as a merge or hash join every
--- bar of the symbol was read for the ~60 an incremental daily_features run needs (~0.3 s).
-cross join lateral (
-    select d.* from {{ ref('int_daily_bars') }} as d
-    where d.symbol = b.symbol and d.session = b.session
-    offset 0
-) as d
+-- A join, not a probe per bar: a full build hashes it (~1 s over every bar, where one index probe
+-- per bar took ~3 s); a reader's filter on (symbol, session >= x) reaches the bars' index, and
+-- int_daily_bars is merge-joined from its (symbol, session) index (all of the symbol's entries:
+-- PostgreSQL carries the equality on symbol across the join, not the range on session).
+inner join {{ ref('int_daily_bars') }} as d
+    on d.symbol = b.symbol and d.session = b.session

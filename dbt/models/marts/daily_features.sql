@@ -163,10 +163,63 @@ scope as (
 ),
 {% endif %}
 
+-- Integer keys for the series window: sorting every bar on the text keys (symbol, source,
+-- adjustment) took ~2 s more than on integers. symbol_no follows symbol order; series_no follows
+-- the series choice's tie-break (source_priority, then the names: macro series_choice_order).
+scope_symbols as (
+    select symbol, row_number() over (order by symbol) as symbol_no
+    from (select distinct symbol from scope) as s
+),
+
+scope_series as (
+    select
+        source,
+        adjustment,
+        history_version,
+        row_number() over (order by series_rank, source, adjustment, history_version) as series_no
+    from (select distinct series_rank, source, adjustment, history_version from scope) as s
+),
+
+-- Only what the windows read, plus what the row reports (price bar, series, digest): every
+-- column here is carried through each window pass and sort below.
+keyed as (
+    select
+        y.symbol_no,
+        k.series_no,
+        scope.symbol,
+        scope.session,
+        scope.source,
+        scope.adjustment,
+        scope.history_version,
+        scope.bar_index,
+        scope.open,
+        scope.high,
+        scope.low,
+        scope.close,
+        scope.volume,
+        scope.prev_session,
+        scope.gap_sessions,
+        scope.bars_digest,
+        scope.price_source,
+        scope.price_adjustment,
+        scope.source_changed,
+        scope.price_open,
+        scope.price_high,
+        scope.price_low,
+        scope.price_close,
+        scope.price_volume
+    from scope
+    inner join scope_symbols as y on y.symbol = scope.symbol
+    inner join scope_series as k
+        on k.source = scope.source
+        and k.adjustment = scope.adjustment
+        and k.history_version = scope.history_version
+),
+
 -- The series' previous bar, when it is the symbol's previous bar.
 linked as (
     select
-        scope.*,
+        keyed.*,
         coalesce(lag(bar_index) over by_series = bar_index - 1, false) as linked,
         lag(open) over by_series   as prev_open,
         lag(high) over by_series   as prev_high,
@@ -177,7 +230,7 @@ linked as (
         case when lag(bar_index, {{ n }}) over by_series = bar_index - {{ n }}
             then lag(close, {{ n }}) over by_series end as close_back_{{ n }}
         {%- endfor %}
-    from scope
+    from keyed
     window by_series as ({{ tradewind.series_window() }})
 ),
 
@@ -195,12 +248,7 @@ changes as (
             then ln(volume / prev_volume) end               as lr_volume,
         case when linked then ln(open / prev_close) end     as overnight_lr,
         ln(close / open)                                    as intraday_lr,
-        ln(high / low)                                      as range_lr,
-        -- Start of the series' current run of consecutive bars (integers: exact in any scope;
-        -- the choice caps the run at lookback + 1, which an incremental scope always covers).
-        max(case when not linked then bar_index end) over (
-            {{ tradewind.series_window() }} rows between unbounded preceding and current row
-        )                                                   as run_start
+        ln(high / low)                                      as range_lr
     from linked
 ),
 
@@ -220,65 +268,116 @@ exact as (
 cumulative as (
     select
         exact.*,
+        -- Start of the series' current run of consecutive bars (integers: exact in any scope;
+        -- the choice caps the run at lookback + 1, which an incremental scope always covers).
+        max(case when not linked then bar_index end) over upto as run_start,
         count(lr_close) over upto                           as cum_n_lr_close,
         count(volume) over upto                             as cum_n_volume,
         sum(lr_close_x) over upto                           as cum_lr_close,
         sum(lr_close_x * lr_close_x) over upto              as cum_lr_close_sq,
+        -- Gains need no sum of their own: the sum of max(x, 0) is (sum x + sum |x|) / 2.
         sum(abs(lr_close_x)) over upto                      as cum_lr_close_abs,
-        sum(greatest(lr_close_x, 0)) over upto              as cum_lr_close_gain,
         sum(close_x) over upto                              as cum_close,
         sum(volume_x) over upto                             as cum_volume
     from exact
     window upto as ({{ tradewind.series_window() }} rows between unbounded preceding and current row)
 ),
 
-rolling as (
+-- Each window's exact sums and whether it is full, once (an expression repeated in a select
+-- is evaluated each time; repeated window functions are not).
+windows as (
     select
         cumulative.*,
         bar_index - run_start + 1                           as run_bars,
+        {%- for n in return_windows %}
+        {{ tradewind.trailing_sum('cum_lr_close', n) }}     as sum_lr_close_{{ n }},
+        {{ tradewind.trailing_sum('cum_lr_close_sq', n) }}  as sum_lr_close_sq_{{ n }},
+        {{ tradewind.trailing_complete('cum_n_lr_close', n) }} as full_lr_close_{{ n }},
+        {%- endfor %}
+        {%- for n in ma_windows %}
+        {{ tradewind.trailing_sum('cum_close', n) }}        as sum_close_{{ n }},
+        {{ tradewind.trailing_complete(none, n) }}          as full_bars_{{ n }},
+        {%- endfor %}
+        {{ tradewind.trailing_sum('cum_volume', volume_window) }} as volume_sum,
+        {{ tradewind.trailing_complete('cum_n_volume', volume_window) }} as volume_full,
+        {{ tradewind.trailing_sum('cum_lr_close', rsi_window) }} as rsi_sum,
+        {{ tradewind.trailing_sum('cum_lr_close_abs', rsi_window) }} as rsi_moves,
+        {{ tradewind.trailing_complete('cum_n_lr_close', rsi_window) }} as rsi_full
+    from cumulative
+    window by_series as ({{ tradewind.series_window() }})
+),
+
+-- The row's columns only: the sort into (symbol, session) below carries nothing else.
+rolling as (
+    select
+        symbol_no,
+        series_no,
+        bar_index,
+        run_bars,
+        linked,
+        symbol,
+        session,
+        prev_session,
+        gap_sessions,
+        price_source,
+        price_adjustment,
+        source_changed,
+        price_open,
+        price_high,
+        price_low,
+        price_close,
+        price_volume,
+        source,
+        adjustment,
+        history_version,
+        bars_digest,
+        lr_open,
+        lr_high,
+        lr_low,
+        lr_close,
+        lr_volume,
+        overnight_lr,
+        intraday_lr,
+        range_lr,
         {%- for n in return_windows %}
         -- The mean of the last n log changes telescopes to ln(close_T / close_{T-n}) / n; taken
         -- that way it is exact, so equal price ratios give equal means (and equal ranks).
         ln(close / close_back_{{ n }}) / {{ n }}            as ret_mean_{{ n }},
         -- Sample standard deviation from the window's exact sums: the numerator
         -- n*sum(x^2) - sum(x)^2 is exact (and so never negative); float8 from there on.
-        case when {{ tradewind.trailing_complete('cum_n_lr_close', n) }} then sqrt((
-            {{ n }} * {{ tradewind.trailing_sum('cum_lr_close_sq', n) }}
-            - {{ tradewind.trailing_sum('cum_lr_close', n) }} * {{ tradewind.trailing_sum('cum_lr_close', n) }}
+        case when full_lr_close_{{ n }} then sqrt((
+            {{ n }} * sum_lr_close_sq_{{ n }} - sum_lr_close_{{ n }} * sum_lr_close_{{ n }}
         )::double precision / {{ n * (n - 1) }}) end        as vol_{{ n }},
         {%- endfor %}
         {%- for n in ma_windows %}
-        case when {{ tradewind.trailing_complete(none, n) }}
-            then close / ({{ tradewind.trailing_sum('cum_close', n) }}::double precision / {{ n }})
+        case when full_bars_{{ n }}
+            then close / (sum_close_{{ n }}::double precision / {{ n }})
         end                                                 as ma_ratio_{{ n }},
         {%- endfor %}
-        case when {{ tradewind.trailing_complete('cum_n_volume', volume_window) }}
-                  and {{ tradewind.trailing_sum('cum_volume', volume_window) }} > 0
-            then volume / ({{ tradewind.trailing_sum('cum_volume', volume_window) }}::double precision
-                           / {{ volume_window }})
+        case when volume_full and volume_sum > 0
+            then volume / (volume_sum::double precision / {{ volume_window }})
         end                                                 as volume_ratio_{{ volume_window }},
         -- RSI over log changes with simple sums (Cutler): a finite window, so a bar affects
         -- rsi only `rsi_window` bars ahead. 50 when the window holds no change at all. The
-        -- ratio is taken first: the sums are exact and the cast to float8 is monotone, so
-        -- gains <= moves holds after it, and rsi <= 100 exactly.
-        case when {{ tradewind.trailing_complete('cum_n_lr_close', rsi_window) }} then
-            case when {{ tradewind.trailing_sum('cum_lr_close_abs', rsi_window) }} = 0 then 50.0
-                else 100.0 * ({{ tradewind.trailing_sum('cum_lr_close_gain', rsi_window) }}::double precision
-                              / {{ tradewind.trailing_sum('cum_lr_close_abs', rsi_window) }}::double precision)
+        -- ratio of the exact sums 2 * gains = sum + moves and 2 * moves is taken in float8: the
+        -- cast is monotone, so gains <= moves holds after it, and rsi <= 100 exactly.
+        case when rsi_full then
+            case when rsi_moves = 0 then 50.0
+                else 100.0 * ((rsi_sum + rsi_moves)::double precision
+                              / (2 * rsi_moves)::double precision)
             end
         end                                                 as rsi_{{ rsi_window }}
-    from cumulative
-    window by_series as ({{ tradewind.series_window() }})
+    from windows
 ),
 
 -- One series per (symbol, session): all of a row's features come from it.
 chosen as (
-    select distinct on (symbol, session) *
+    select distinct on (symbol_no, bar_index) *
     from rolling
     {%- if is_incremental() %}
     where session in (select session from affected_sessions)
     {%- endif %}
-    order by symbol, session, {{ tradewind.series_choice_order(lookback) }}
+    order by symbol_no, bar_index, {{ tradewind.series_choice_order(lookback) }}
 ),
 
 in_scope as (
