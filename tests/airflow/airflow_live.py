@@ -45,7 +45,11 @@ def free_port() -> int:
 # their own task processes; only the import is inherited. The DAG processor is not preloaded:
 # DAG files keep being parsed without dbt (their lazy imports stay guarded by the integrity
 # test's fresh-process check).
-PRELOAD = ("dbt.cli.main", "dbt.adapters.postgres", "dbt.adapters.postgres.impl")
+PRELOAD = (
+    "dbt.cli.main", "dbt.adapters.postgres", "dbt.adapters.postgres.impl", "dbt.compilation",
+    # what the run, test, seed and source tasks import on their first invocation
+    "dbt.task.run", "dbt.task.test", "dbt.task.seed", "dbt.task.freshness",
+)  # fmt: skip
 
 
 def scheduler_with_dbt_loaded(argv: list[str]) -> list[str]:
