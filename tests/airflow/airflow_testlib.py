@@ -63,6 +63,9 @@ def airflow_base_env(home: Path) -> dict[str, str]:
             "PYTHONWARNINGS": "ignore",
             # No network in tests (and no phoning home from a laptop either).
             "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            # cosmos keeps dbt's partial-parse file between tasks in a cache folder, by default
+            # /tmp/cosmos, shared by every test run on the machine: one of the home's instead.
+            "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos-cache"),
             "DO_NOT_TRACK": "1",
             "TRADEWIND_HOME": str(home / "tradewind-home"),
         }
