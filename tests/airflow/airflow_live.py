@@ -46,10 +46,16 @@ def free_port() -> int:
 # DAG files keep being parsed without dbt (their lazy imports stay guarded by the integrity
 # test's fresh-process check).
 PRELOAD = (
-    "dbt.cli.main", "dbt.adapters.postgres", "dbt.adapters.postgres.impl", "dbt.compilation",
+    "dbt.cli.main",
+    "dbt.adapters.postgres",
+    "dbt.adapters.postgres.impl",
+    "dbt.compilation",
     # what the run, test, seed and source tasks import on their first invocation
-    "dbt.task.run", "dbt.task.test", "dbt.task.seed", "dbt.task.freshness",
-)  # fmt: skip
+    "dbt.task.run",
+    "dbt.task.test",
+    "dbt.task.seed",
+    "dbt.task.freshness",
+)
 
 
 def scheduler_with_dbt_loaded(argv: list[str]) -> list[str]:
