@@ -33,8 +33,9 @@ instead times a same-run A/B of the daily_features model's full build (the item 
 "within 2x the pandas reference" goal names) between an older dbt project ("before") and this one
 ("after"): one base database with every bar, a full build per project (each in a copy of it), then
 `--reps` rounds in alternating order, each `tradewind features build --full-refresh --select
-daily_features,resource_type:model` (a new process; the model alone, none of its tests) per
-project, reading the node's own execution time from run_results.json, and the pandas reference
+daily_features,resource_type:model` (a new process; the runner's buildable indirect selection
+adds the model's own tests) per project, reading the model node's own execution time from
+run_results.json, and the pandas reference
 (reference.daily_features on the same bars) once per round. The last line: median seconds of each,
 after/before, and each over the median pandas time.
 
