@@ -159,6 +159,19 @@ def _clone(admin: str, name: str, template: str) -> None:
         c.execute(f'create database "{name}" template "{template}"')
 
 
+def _drop_databases(admin: str, names: list[str]) -> None:
+    with psycopg.connect(admin, autocommit=True) as c:
+        for name in names:
+            c.execute(f'drop database if exists "{name}" with (force)')
+
+
+def _median_by_project(rows: list[dict], key: str, projects: dict) -> dict[str, float]:
+    """Median of one figure per project ("before", "after") over the A/B's rounds."""
+    return {
+        w: round(float(np.median([r[key] for r in rows if r["which"] == w])), 2) for w in projects
+    }
+
+
 def ab_incremental(data: Path, before: Path, reps: int, no_plan: bool = False) -> None:
     """The --ab-before mode (module docstring)."""
     plan_flag = ["--no-plan"] if no_plan else []
@@ -218,13 +231,8 @@ def ab_incremental(data: Path, before: Path, reps: int, no_plan: bool = False) -
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     finally:
-        with psycopg.connect(admin, autocommit=True) as c:
-            for name in names:
-                c.execute(f'drop database if exists "{name}" with (force)')
-    median = {
-        w: round(float(np.median([r["cli_s"] for r in rows if r["which"] == w])), 2)
-        for w in projects
-    }
+        _drop_databases(admin, names)
+    median = _median_by_project(rows, "cli_s", projects)
     print(json.dumps({"benchmark": "features_incremental_ab", "before": str(projects["before"]),
                       "reps": reps, "median_cli_s": median,
                       "after_vs_before": round(median["after"] / median["before"], 2)}))  # fmt: skip
@@ -296,13 +304,8 @@ def ab_model(data: Path, before: Path, reps: int) -> None:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     finally:
-        with psycopg.connect(admin, autocommit=True) as c:
-            for name in names:
-                c.execute(f'drop database if exists "{name}" with (force)')
-    median = {
-        w: round(float(np.median([r["model_s"] for r in rows if r["which"] == w])), 2)
-        for w in projects
-    }
+        _drop_databases(admin, names)
+    median = _median_by_project(rows, "model_s", projects)
     pandas_median = round(float(np.median([r["pandas_s"] for r in rows])), 2)
     print(
         json.dumps(

@@ -36,6 +36,9 @@ a float8 frame on every row, and each window frame is a pass over the rows of it
 {%- set volume_window = var('volume_ma_window') -%}
 {%- set rsi_window = var('rsi_window') -%}
 {%- set lookback = tradewind.feature_lookback() -%}
+{#- The log changes (CTE changes), carried by name into the row. -#}
+{%- set log_changes = ['lr_open', 'lr_high', 'lr_low', 'lr_close', 'lr_volume', 'overnight_lr',
+                       'intraday_lr', 'range_lr'] -%}
 {#- Referenced outside the is_incremental() branch so dbt records the dependency at parse time. -#}
 {%- set price_bars = ref('int_daily_bars') -%}
 
@@ -331,14 +334,9 @@ rolling as (
         adjustment,
         history_version,
         bars_digest,
-        lr_open,
-        lr_high,
-        lr_low,
-        lr_close,
-        lr_volume,
-        overnight_lr,
-        intraday_lr,
-        range_lr,
+        {%- for col in log_changes %}
+        {{ col }},
+        {%- endfor %}
         {%- for n in return_windows %}
         -- The mean of the last n log changes telescopes to ln(close_T / close_{T-n}) / n; taken
         -- that way it is exact, so equal price ratios give equal means (and equal ranks).
@@ -397,14 +395,9 @@ in_scope as (
         source              as series_source,
         adjustment          as series_adjustment,
         history_version     as series_history_version,
-        lr_open,
-        lr_high,
-        lr_low,
-        lr_close,
-        lr_volume,
-        overnight_lr,
-        intraday_lr,
-        range_lr,
+        {%- for col in log_changes %}
+        {{ col }},
+        {%- endfor %}
         {%- for n in return_windows %}
         ret_mean_{{ n }},
         vol_{{ n }},
