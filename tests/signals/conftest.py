@@ -109,17 +109,15 @@ def _build_signals_warehouse(
     return SignalsWarehouse(pg_server_url, wh.template, artifact, wh.dbt_target)
 
 
-def _pg_tool(test_settings, name: str) -> str:
-    from tradewind.db.embedded import find_bin_dir
-
-    return str(find_bin_dir(test_settings) / name)
-
-
-def _run_tool(argv: list[str]) -> None:
+def _run_pg_tool(test_settings, name: str, *args: str) -> None:
+    """One of the test server's client programs (pg_dump, pg_restore), checked."""
     import subprocess
 
+    from tradewind.db.embedded import find_bin_dir
+
+    argv = [str(find_bin_dir(test_settings) / name), *args]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"{argv[0]}: {proc.stderr[-3000:]}"
+    assert proc.returncode == 0, f"{name}: {proc.stderr[-3000:]}"
 
 
 @pytest.fixture(scope="session")
@@ -153,14 +151,28 @@ def signals_warehouse(pg_server_url: str, template_db: str, tmp_path_factory, te
             wh.drop(template)
             with psycopg.connect(wh.url("postgres"), autocommit=True) as c:
                 c.execute(f'create database "{template}" template template0')
-            _run_tool([_pg_tool(test_settings, "pg_restore"), "--no-owner", "--exit-on-error",
-                       "--dbname", wh.url(template), str(dump)])  # fmt: skip
+            _run_pg_tool(
+                test_settings,
+                "pg_restore",
+                "--no-owner",
+                "--exit-on-error",
+                "--dbname",
+                wh.url(template),
+                str(dump),
+            )
         else:
             folder = shared / f"signals_wh_{os.getpid()}"
             folder.mkdir()
             wh = _build_signals_warehouse(pg_server_url, template_db, folder, template)
-            _run_tool([_pg_tool(test_settings, "pg_dump"), "--format", "custom",
-                       "--file", str(dump), wh.url(template)])  # fmt: skip
+            _run_pg_tool(
+                test_settings,
+                "pg_dump",
+                "--format",
+                "custom",
+                "--file",
+                str(dump),
+                wh.url(template),
+            )
             info = {"artifact_uri": wh.artifact_uri, "dbt_target": str(wh.dbt_target)}
             recorded.write_text(json.dumps(info))
     yield wh

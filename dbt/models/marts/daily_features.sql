@@ -36,6 +36,12 @@ a float8 frame on every row, and each window frame is a pass over the rows of it
 {%- set volume_window = var('volume_ma_window') -%}
 {%- set rsi_window = var('rsi_window') -%}
 {%- set lookback = tradewind.feature_lookback() -%}
+{#- What each row reports besides its features, carried by name from the scope to the row:
+    its series and the session's price bar. -#}
+{%- set reported = ['symbol', 'session', 'source', 'adjustment', 'history_version', 'prev_session',
+                    'gap_sessions', 'bars_digest', 'price_source', 'price_adjustment',
+                    'source_changed', 'price_open', 'price_high', 'price_low', 'price_close',
+                    'price_volume'] -%}
 {#- The log changes (CTE changes), carried by name into the row. -#}
 {%- set log_changes = ['lr_open', 'lr_high', 'lr_low', 'lr_close', 'lr_volume', 'overnight_lr',
                        'intraday_lr', 'range_lr'] -%}
@@ -189,28 +195,15 @@ keyed as (
     select
         y.symbol_no,
         k.series_no,
-        scope.symbol,
-        scope.session,
-        scope.source,
-        scope.adjustment,
-        scope.history_version,
         scope.bar_index,
         scope.open,
         scope.high,
         scope.low,
         scope.close,
-        scope.volume,
-        scope.prev_session,
-        scope.gap_sessions,
-        scope.bars_digest,
-        scope.price_source,
-        scope.price_adjustment,
-        scope.source_changed,
-        scope.price_open,
-        scope.price_high,
-        scope.price_low,
-        scope.price_close,
-        scope.price_volume
+        scope.volume
+        {%- for col in reported %},
+        scope.{{ col }}
+        {%- endfor %}
     from scope
     inner join scope_symbols as y on y.symbol = scope.symbol
     inner join scope_series as k
@@ -318,23 +311,7 @@ rolling as (
         bar_index,
         run_bars,
         linked,
-        symbol,
-        session,
-        prev_session,
-        gap_sessions,
-        price_source,
-        price_adjustment,
-        source_changed,
-        price_open,
-        price_high,
-        price_low,
-        price_close,
-        price_volume,
-        source,
-        adjustment,
-        history_version,
-        bars_digest,
-        {%- for col in log_changes %}
+        {%- for col in reported + log_changes %}
         {{ col }},
         {%- endfor %}
         {%- for n in return_windows %}
