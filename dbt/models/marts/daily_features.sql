@@ -320,9 +320,14 @@ rolling as (
         ln(close / close_back_{{ n }}) / {{ n }}            as ret_mean_{{ n }},
         -- Sample standard deviation from the window's exact sums: the numerator
         -- n*sum(x^2) - sum(x)^2 is exact (and so never negative); float8 from there on.
+        -- A window of one return has no sample deviation (null, as pandas' NaN).
+        {%- if n > 1 %}
         case when full_lr_close_{{ n }} then sqrt((
             {{ n }} * sum_lr_close_sq_{{ n }} - sum_lr_close_{{ n }} * sum_lr_close_{{ n }}
         )::double precision / {{ n * (n - 1) }}) end        as vol_{{ n }},
+        {%- else %}
+        null::double precision                              as vol_{{ n }},
+        {%- endif %}
         {%- endfor %}
         {%- for n in ma_windows %}
         case when full_bars_{{ n }}
@@ -386,20 +391,15 @@ in_scope as (
         rsi_{{ rsi_window }},
         bars_digest
     from chosen
+),
+
+-- Each session's cross-section (macro cross_section_groups): a session is always whole here.
+xs_groups as (
+    {{ tradewind.cross_section_groups('in_scope', ['session'], var('xs_columns')) }}
 )
 
 select
-    in_scope.*
-    {%- for col in var('xs_columns') %},
-    case when {{ col }} is not null then
-        ({{ col }} - avg({{ col }}) over xs) / nullif(stddev_samp({{ col }}) over xs, 0)
-    end as xs_z_{{ col }},
-    case when {{ col }} is not null then
-        percent_rank() over (partition by session, {{ col }} is null order by {{ col }})
-    end as xs_rank_{{ col }}
-    {%- endfor %}
+    in_scope.*,
+    {{- tradewind.cross_section_columns(var('xs_columns'), 'xs_groups') }}
 from in_scope
--- Ordered by symbol so sums run in the same order in full and incremental builds.
-window xs as (
-    partition by session order by symbol rows between unbounded preceding and unbounded following
-)
+inner join xs_groups on xs_groups.session = in_scope.session

@@ -3,7 +3,9 @@
 -- (universe, symbol, session) for every daily_features row whose symbol was a member of the
 -- universe on that session (valid_from <= session < valid_to). A view: membership edits show
 -- at once, and it reads only daily_features rows of the same session (no lookahead).
-with members as (
+-- Not materialized: read twice (rows and groups), and a reader's filter on session reaches
+-- daily_features' session index through both.
+with members as not materialized (
     select
         u.universe,
         f.symbol,
@@ -16,23 +18,19 @@ with members as (
         on u.symbol = f.symbol
         and f.session >= u.valid_from
         and (u.valid_to is null or f.session < u.valid_to)
+),
+
+-- Each universe's cross-section per session (macro cross_section_groups).
+xs_groups as (
+    {{ tradewind.cross_section_groups('members', ['universe', 'session'], var('xs_columns')) }}
 )
 
 select
-    universe,
-    symbol,
-    session,
-    count(*) over (partition by universe, session) as universe_size
-    {%- for col in var('xs_columns') %},
-    case when {{ col }} is not null then
-        ({{ col }} - avg({{ col }}) over xs) / nullif(stddev_samp({{ col }}) over xs, 0)
-    end as xs_z_{{ col }},
-    case when {{ col }} is not null then
-        percent_rank() over (partition by universe, session, {{ col }} is null order by {{ col }})
-    end as xs_rank_{{ col }}
-    {%- endfor %}
+    members.universe,
+    members.symbol,
+    members.session,
+    xs_groups.xs_group_rows as universe_size,
+    {{- tradewind.cross_section_columns(var('xs_columns'), 'xs_groups') }}
 from members
-window xs as (
-    partition by universe, session order by symbol
-    rows between unbounded preceding and unbounded following
-)
+inner join xs_groups
+    on xs_groups.universe = members.universe and xs_groups.session = members.session
