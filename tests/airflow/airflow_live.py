@@ -38,39 +38,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-# The scheduler imports dbt (and its Postgres adapter) before Airflow starts. LocalExecutor
-# forks its workers from the scheduler and each worker forks the task process, so every cosmos
-# task of build_features finds dbt already imported instead of importing it again (~4 s of CPU
-# per task, ~40 tasks per build on this 2-core machine). The tasks still run dbt for real, in
-# their own task processes; only the import is inherited. The DAG processor is not preloaded:
-# DAG files keep being parsed without dbt (their lazy imports stay guarded by the integrity
-# test's fresh-process check).
-PRELOAD = (
-    "dbt.cli.main",
-    "dbt.adapters.postgres",
-    "dbt.adapters.postgres.impl",
-    "dbt.compilation",
-    # what the run, test, seed and source tasks import on their first invocation
-    "dbt.task.run",
-    "dbt.task.test",
-    "dbt.task.seed",
-    "dbt.task.freshness",
-)
-
-
-def scheduler_with_dbt_loaded(argv: list[str]) -> list[str]:
-    """``airflow scheduler ...`` as ``python -c "<import dbt>; airflow main" scheduler ...``."""
-    assert Path(argv[0]).name == "airflow" and argv[1] == "scheduler", argv
-    code = (
-        "import importlib, sys\n"
-        f"for m in {PRELOAD!r}: importlib.import_module(m)\n"
-        "from airflow.__main__ import main\n"
-        "sys.argv[0] = 'airflow'\n"
-        "sys.exit(main())\n"
-    )
-    return [sys.executable, "-c", code, *argv[1:]]
-
-
 @dataclass
 class LiveAirflow:
     home: Path
@@ -119,21 +86,18 @@ class LiveAirflow:
                 "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
             }
         )
-        airflow = str(Path(sys.executable).with_name("airflow"))
-        for argv in (
-            [airflow, "db", "migrate"],
-            [sys.executable, "-c", "from tradewind.orchestration.admin import ensure_pools; "
-             "ensure_pools()"],
-        ):  # fmt: skip
-            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
-            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        # `airflow db migrate` and the pools, as the launcher does them (one interpreter).
+        proc = subprocess.run(
+            standalone.metadata_setup_argv(), env=env, capture_output=True, text=True, timeout=600
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         sup = standalone.Supervisor(marker=secrets.token_hex(8), grace=20)
         env[standalone.RUN_MARKER] = sup.marker
         logs = home / "component-logs"
         logs.mkdir(exist_ok=True)
+        # The launcher's own commands: its scheduler loads dbt before Airflow forks the
+        # LocalExecutor's workers (standalone.run_scheduler), so cosmos tasks inherit it.
         for name, argv in standalone.component_commands(env).items():
-            if name == "scheduler":
-                argv = scheduler_with_dbt_loaded(argv)
             sup.add(standalone._spawn(name, argv, env, logs))
         live = cls(home, env, f"http://{standalone.LOOPBACK}:{port}", username, password, sup)
         try:

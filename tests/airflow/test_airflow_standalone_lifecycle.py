@@ -10,6 +10,9 @@ market emulator, Airflow's scheduler, DAG processor, triggerer, API server and l
   SIGTERM to its recipe);
 - start 4: answers again; stopped by SIGTERM to the launcher itself.
 
+Starts 2 and 3 reuse the manifest start 1 parsed (nothing changed); a model edited before start
+4 is parsed again.
+
 What counts as "the run" is observed from the operating system, not asked of the launcher:
 every descendant of make seen while it ran (sampled until the tree is complete), the embedded
 server's postmaster (from its pid file), and every socket those processes listen on. After each
@@ -35,11 +38,13 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tradewind.orchestration.standalone import MODULE, SCHEDULER_FLAG
 from tradewind.settings import PROJECT_ROOT
 
 START_TIMEOUT = 600  # a bound for a hung start on a busy 2-core machine, not a speed target
 STOP_BOUND = 90  # launcher grace (30 s) + SIGKILL round + the warehouse's clean shutdown
 LOOPBACK = {"127.0.0.1", "::1"}
+EDIT = "\n-- edited between two starts (the lifecycle test)\n"
 
 
 def _free_port() -> int:
@@ -152,7 +157,8 @@ class Run:
         self.observe()
         for p in self.alive():
             cmd = p.cmdline()
-            if len(cmd) >= 3 and cmd[1].endswith("airflow") and cmd[2] == "scheduler":
+            # the launcher's scheduler command (standalone.component_commands)
+            if len(cmd) >= 4 and cmd[1:4] == ["-m", MODULE, SCHEDULER_FLAG]:
                 return p.environ()
         raise AssertionError(f"no airflow scheduler among the run's processes:\n{self.log()}")
 
@@ -224,7 +230,7 @@ def _warehouse(env: dict[str, str]) -> str:
 def scratch() -> Path:
     """A folder of our own rather than ``tmp_path``: pytest prunes old ``pytest-of-<user>``
     folders when other sessions start, and this test outlives several of them on a shared
-    machine. Holds the home (embedded server, Airflow home) and a copy of dbt/ to parse."""
+    machine. Holds the home (embedded server, Airflow home) and a copy of dbt/ to parse (and to edit between two starts)."""
     root = Path(tempfile.mkdtemp(prefix="tw-airflow-lifecycle-"))
     shutil.copytree(
         PROJECT_ROOT / "dbt",
@@ -260,6 +266,7 @@ def test_make_airflow_stops_on_each_signal_and_restarts(scratch: Path):
     )
     api_port = _free_port()
     out = tmp_path / "make-airflow.log"
+    manifest = scratch / "dbt" / "target" / "manifest.json"
 
     def to_group(run: Run, sig: signal.Signals):
         return lambda: os.killpg(run.make.pid, sig)
@@ -285,13 +292,23 @@ def test_make_airflow_stops_on_each_signal_and_restarts(scratch: Path):
                 kept = [r[0] for r in c.execute("select n from public.lifecycle_keep order by n")]
             # Every earlier start's row survived its stop (the server was stopped each time).
             assert kept == list(range(i + 1))
+            # The first start parsed the project; restarts with nothing changed reuse the
+            # manifest (the file is not rewritten).
+            if i == 0:
+                parsed = manifest.stat().st_mtime_ns
+            assert manifest.stat().st_mtime_ns == parsed, f"start {i + 1} parsed again"
             stopped = _stop_and_check(run, sender(run), ports)
             timings.append((label, round(ready), round(stopped, 1)))
             run = None
 
+        # A model edited while Airflow was down: the next start parses the project again.
+        model = scratch / "dbt" / "models" / "staging" / "stg_bars_daily.sql"
+        model.write_text(model.read_text() + EDIT)
         # The restart after the last signal answers, with the data of all three runs.
         run = Run(env, api_port, out)
         ports, ready = _start_and_check(run)
+        nodes = json.loads(manifest.read_text())["nodes"]
+        assert nodes["model.tradewind.stg_bars_daily"]["raw_code"].endswith(EDIT.strip())
         with psycopg.connect(_warehouse(env)) as c:
             assert [r[0] for r in c.execute("select n from public.lifecycle_keep order by n")] == [
                 0,
