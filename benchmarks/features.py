@@ -39,6 +39,30 @@ run_results.json, and the pandas reference
 (reference.daily_features on the same bars) once per round. The last line: median seconds of each,
 after/before, and each over the median pandas time.
 
+    .venv/bin/python benchmarks/features.py --floor [--reps 3]
+
+instead measures how far below the "within 2x the pandas reference" goal a PostgreSQL model of
+these features can get at all: the work of the daily_features full build that no formulation of
+the model can skip, next to the model's full build and the pandas reference in the same run. One
+database with every bar and a full build; then `--reps` rounds, each: the pandas reference
+(reference.daily_features, as above), the model's full build (as in --ab-model: the model node's
+own execution time) and, with the model's session settings (var feature_work_mem, jit as the
+server has it), three statements timed on their own:
+  read  - every row of the model's input (int_series_bars, the bars joined to int_daily_bars),
+          produced by the executor and discarded (`explain (analyze, timing off)`);
+  write - the model's rows (its own finished table, same columns and types) written as a new
+          table (`create table as`), and the model's two indexes built on it;
+  xs    - the model's cross-sectional columns alone (its last CTE and final select, taken from
+          the compiled model, over a table of just (symbol, session) and the xs_columns),
+          produced and discarded as `read`.
+Their sum is a lower bound of the model's full build; the last line gives each figure over the
+median pandas time, and what the 2x goal would leave for everything else (log changes, windows,
+series choice): 2 * pandas - floor. A fourth statement times how much of that the log changes
+alone take:
+  changes - the model's own first passes (its compiled CTEs up to `changes`: the input read,
+          keyed, sorted into series order, lagged, the 8 log changes), produced and discarded;
+          changes_floor_s = changes + write + xs (it includes the read).
+
     .venv/bin/python benchmarks/features.py --ab-before /tmp/before/dbt [--reps 3]
 
 instead times a same-run A/B of the one-session incremental `tradewind features build` (new
@@ -87,7 +111,8 @@ def _with_db(url: str, db: str) -> str:
 def read_yahoo(folder: Path) -> tuple[pd.DataFrame, int]:
     parts = []
     for path in sorted(folder.glob("*.csv")):
-        df = pd.read_csv(path, float_precision="round_trip")
+        # pandas 3's default parser reads each decimal to the nearest float8, as the warehouse does.
+        df = pd.read_csv(path)
         df.columns = [c.lower() for c in df.columns]
         df = df.rename(columns={"date": "session"})
         df["symbol"] = path.stem
@@ -172,6 +197,24 @@ def _median_by_project(rows: list[dict], key: str, projects: dict) -> dict[str, 
     }
 
 
+def _full_build_model_s(url: str, project: Path, target: Path, *extra: str) -> float:
+    """`tradewind features build --full-refresh` (dbt, a new process) of `project` into `url`:
+    the daily_features model node's own execution time, from run_results.json."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "TRADEWIND_DBT_PROJECT_DIR": str(project),
+        "DBT_TARGET_PATH": str(target),
+    }
+    cmd = [sys.executable, "-m", "tradewind", "features", "build", "--full-refresh", "--no-plan"]
+    proc = subprocess.run([*cmd, *extra], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{project}: tradewind features build failed: {proc.stderr[-500:]}")
+    run = json.loads((target / "run_results.json").read_text())
+    node = [r for r in run["results"] if r["unique_id"].endswith(".daily_features")]
+    return float(node[0]["execution_time"]) if node else float("nan")
+
+
 def ab_incremental(data: Path, before: Path, reps: int, no_plan: bool = False) -> None:
     """The --ab-before mode (module docstring)."""
     plan_flag = ["--no-plan"] if no_plan else []
@@ -249,32 +292,7 @@ def ab_model(data: Path, before: Path, reps: int) -> None:
 
     def model_s(url: str, which: str, *extra: str) -> float:
         target = settings.home / f"bench-ab-target-{which}"
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "TRADEWIND_DBT_PROJECT_DIR": str(projects[which]),
-            "DBT_TARGET_PATH": str(target),
-        }
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tradewind",
-                "features",
-                "build",
-                "--full-refresh",
-                "--no-plan",
-                *extra,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise SystemExit(f"{which}: tradewind features build failed: {proc.stderr[-500:]}")
-        run = json.loads((target / "run_results.json").read_text())
-        node = [r for r in run["results"] if r["unique_id"].endswith(".daily_features")]
-        return float(node[0]["execution_time"]) if node else float("nan")
+        return _full_build_model_s(url, projects[which], target, *extra)
 
     rows = []
     try:
@@ -322,6 +340,135 @@ def ab_model(data: Path, before: Path, reps: int) -> None:
     )
 
 
+def _floor_statements(url: str, compiled_model: str, work_mem: str) -> dict[str, float]:
+    """The --floor mode's three statements (module docstring), each timed on its own."""
+    # The model's cross-section: its last CTE (xs_groups, macro cross_section_groups) and final
+    # select, over the narrow copy in place of the model's rows (CTE in_scope).
+    xs_sql = (
+        "with in_scope as (select * from bench_floor.xs_input), "
+        + compiled_model[compiled_model.rindex("xs_groups as (") :]
+    )
+    # The model's own first passes, up to its log changes (CTE changes: the input read, keyed,
+    # sorted into series order, lagged), then nothing more.
+    changes_at = compiled_model.index("\nchanges as (")
+    changes_sql = compiled_model[: compiled_model.index("\n)", changes_at) + 2]
+    steps = {
+        "read": [
+            "explain (analyze, timing off) select * from features_intermediate.int_series_bars"
+        ],
+        "changes": [f"explain (analyze, timing off) {changes_sql} select * from changes"],
+        "write": [
+            "create table bench_floor.written as select * from features.daily_features",
+            "create unique index on bench_floor.written (symbol, session)",
+            "create index on bench_floor.written (session)",
+        ],
+        "xs": [f"explain (analyze, timing off) {xs_sql}"],
+    }
+    out = {}
+    with psycopg.connect(url) as c:
+        for name, statements in steps.items():
+            with c.transaction():
+                c.execute(f"set local work_mem = '{work_mem}'")
+                c.execute("set local extra_float_digits = 1")
+                t0 = time.perf_counter()
+                for sql in statements:
+                    c.execute(sql)
+                out[f"{name}_s"] = round(time.perf_counter() - t0, 2)
+        c.execute("drop table bench_floor.written")
+    return out
+
+
+def floor(data: Path, reps: int, keep: bool = False) -> None:
+    """The --floor mode (module docstring)."""
+    import yaml
+
+    settings = get_settings()
+    server = warehouse_url(settings)
+    admin = _with_db(server, "postgres")
+    name = "tw_bench_floor"
+    target = settings.home / "bench-floor-target"
+    project = settings.dbt_project_dir
+    work_mem = yaml.safe_load((project / "dbt_project.yml").read_text())["vars"]["feature_work_mem"]
+    bars, _ = read_yahoo(data)
+    url = _with_db(server, name)
+    rows = []
+    try:
+        _clone(admin, name, "template0")
+        migrate(url, settings.sql_dir, settings.use_timescale)
+        copy_bars(url, bars)
+        t = _full_build_model_s(url, project, target)
+        print(f"full dbt build done (daily_features model {t:.1f} s)", flush=True)
+        compiled = (target / "compiled/tradewind/models/marts/daily_features.sql").read_text()
+        with psycopg.connect(url) as c:
+            xs_cols = [
+                r[0][len("xs_z_") :]
+                for r in c.execute(
+                    "select column_name from information_schema.columns where table_schema ="
+                    " 'features' and table_name = 'daily_features' and column_name like 'xs_z_%'"
+                    " order by ordinal_position"
+                )
+            ]
+            c.execute("create schema bench_floor")
+            c.execute(
+                "create table bench_floor.xs_input as select symbol, session, "
+                + ", ".join(xs_cols)
+                + " from features.daily_features"
+            )
+            c.execute("analyze bench_floor.xs_input")
+        cal_sql = "select session from features_intermediate.int_sessions"
+        cal = list(query(url, cal_sql)["session"])
+        for rep in range(reps):
+            load = os.getloadavg()[0]
+            _, pandas_s = timed(lambda: reference.daily_features(bars, cal))
+            row: dict = {"rep": rep + 1, "pandas_s": round(pandas_s, 2)}
+            select = ("--select", "daily_features,resource_type:model")
+            # Alternating order: neither side always runs on the other's warm caches.
+            if rep % 2 == 0:
+                row["model_s"] = round(_full_build_model_s(url, project, target, *select), 2)
+                row.update(_floor_statements(url, compiled, work_mem))
+            else:
+                row.update(_floor_statements(url, compiled, work_mem))
+                row["model_s"] = round(_full_build_model_s(url, project, target, *select), 2)
+            row["floor_s"] = round(row["read_s"] + row["write_s"] + row["xs_s"], 2)
+            row["changes_floor_s"] = round(row["changes_s"] + row["write_s"] + row["xs_s"], 2)
+            row["load_1m"] = [round(load, 1), round(os.getloadavg()[0], 1)]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    finally:
+        if not keep:
+            _drop_databases(admin, [name])
+    med = {
+        k: round(float(np.median([r[k] for r in rows])), 2)
+        for k in (
+            "pandas_s",
+            "model_s",
+            "read_s",
+            "write_s",
+            "xs_s",
+            "floor_s",
+            "changes_s",
+            "changes_floor_s",
+        )
+    }
+    left = 2 * med["pandas_s"] - med["floor_s"]
+    print(
+        json.dumps(
+            {
+                "benchmark": "daily_features_floor",
+                "reps": reps,
+                "rows": len(bars),
+                "median": med,
+                "model_vs_pandas": round(med["model_s"] / med["pandas_s"], 2),
+                "floor_vs_pandas": round(med["floor_s"] / med["pandas_s"], 2),
+                "floor_share_of_model": round(med["floor_s"] / med["model_s"], 2),
+                "changes_floor_vs_pandas": round(med["changes_floor_s"] / med["pandas_s"], 2),
+                "left_under_2x_s": round(left, 2),
+                "left_under_2x_us_per_row": round(left / len(bars) * 1e6, 2),
+            }
+        )
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -332,11 +479,17 @@ def main() -> None:
     ap.add_argument(
         "--ab-model", type=Path, help="A/B the daily_features model's full build against this."
     )
-    ap.add_argument("--reps", type=int, default=3, help="Rounds of the A/B.")
+    ap.add_argument(
+        "--floor", action="store_true", help="The model's unavoidable work against pandas."
+    )
+    ap.add_argument("--reps", type=int, default=3, help="Rounds of the A/B or of --floor.")
     ap.add_argument(
         "--no-plan", action="store_true", help="--ab-before through dbt, not the recorded plan."
     )
     args = ap.parse_args()
+    if args.floor:
+        floor(args.data, args.reps, args.keep)
+        return
     if args.ab_model is not None:
         ab_model(args.data, args.ab_model, args.reps)
         return
