@@ -50,8 +50,9 @@ class Databases:
 
 
 def fixture_bars() -> pd.DataFrame:
-    # round_trip: the same correctly rounded doubles PostgreSQL's float8 input produces.
-    df = pd.read_csv(FIXTURE_CSV, float_precision="round_trip")
+    # pandas' default parser reads each decimal to the nearest double, as PostgreSQL's float8
+    # input does (pandas 3 deprecates float_precision="round_trip", which gave the same values).
+    df = pd.read_csv(FIXTURE_CSV)
     df["session"] = pd.to_datetime(df["session"]).dt.date
     return df
 
@@ -60,7 +61,7 @@ def read_yahoo_dir(folder: Path) -> pd.DataFrame:
     """The shared Yahoo CSVs as bars, minus rows the warehouse's CHECK constraints refuse."""
     parts = []
     for path in sorted(folder.glob("*.csv")):
-        df = pd.read_csv(path, float_precision="round_trip")
+        df = pd.read_csv(path)
         df.columns = [c.lower() for c in df.columns]
         df = df.rename(columns={"date": "session"})
         df["symbol"] = path.stem

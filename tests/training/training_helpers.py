@@ -56,7 +56,7 @@ def load_yahoo_bars(url: str) -> None:
     import pandas as pd
     import psycopg
 
-    bars = pd.read_csv(YAHOO_CSV, float_precision="round_trip")
+    bars = pd.read_csv(YAHOO_CSV)
     out = bars[["symbol", "session", "open", "high", "low", "close", "volume"]].copy()
     out["source"], out["adjustment"] = "csv", "split"
     buf = io.StringIO()
