@@ -62,6 +62,17 @@ alone take:
   changes - the model's own first passes (its compiled CTEs up to `changes`: the input read,
           keyed, sorted into series order, lagged, the 8 log changes), produced and discarded;
           changes_floor_s = changes + write + xs (it includes the read).
+And two that time the rolling windows alone (the windows of dbt_project.yml's vars: a sample sd
+of the log close change per return window, a mean close per moving-average window, the mean
+volume, the RSI's two sums; each with the count that says whether the window is full), over a
+narrow table of just their inputs (series keys, bar_index, lr_close, close, volume), in the two
+formulations SQL has for them, produced and discarded:
+  windows_frames - PostgreSQL's own aggregates over a moving frame (`rows between n - 1
+          preceding and current row`, float8: re-aggregated on every row);
+  windows_exact  - the model's formulation: running exact numeric sums, each window the
+          difference of two of them (macro trailing_sum), cast to float8.
+windows_floor_s = floor + the faster of the two: reading, writing, the cross-section and the
+rolling windows on the narrowest input any model can give them.
 
     .venv/bin/python benchmarks/features.py --ab-before /tmp/before/dbt [--reps 3]
 
@@ -340,8 +351,71 @@ def ab_model(data: Path, before: Path, reps: int) -> None:
     )
 
 
-def _floor_statements(url: str, compiled_model: str, work_mem: str) -> dict[str, float]:
-    """The --floor mode's three statements (module docstring), each timed on its own."""
+def _window_statements(windows: dict) -> dict[str, str]:
+    """The --floor mode's two rolling-window statements (module docstring) over
+    bench_floor.window_input, for the windows in `windows` (dbt_project.yml's vars)."""
+    ret, ma = windows["return_windows"], windows["ma_windows"]
+    vol_n, rsi_n = windows["volume_ma_window"], windows["rsi_window"]
+    series = "partition by symbol_no, series_no order by bar_index"
+    frames = [f"stddev_samp(lr_close) over w{n}, count(lr_close) over w{n}" for n in ret]
+    frames += [f"avg(close) over w{n}, count(close) over w{n}" for n in ma]
+    frames += [f"avg(volume) over w{vol_n}, count(volume) over w{vol_n}"]
+    frames += [
+        f"sum(lr_close) over w{rsi_n}, sum(abs(lr_close)) over w{rsi_n},"
+        f" count(lr_close) over w{rsi_n}"
+    ]
+    lengths = sorted({*ret, *ma, vol_n, rsi_n})
+    named = ", ".join(
+        f"w{n} as (s rows between {n - 1} preceding and current row)" for n in lengths
+    )
+    frames_sql = (
+        f"select {', '.join(frames)} from bench_floor.window_input window s as ({series}), {named}"
+    )
+
+    def diff(cum: str, n: int) -> str:
+        return f"({cum} - coalesce(lag({cum}, {n}) over s, 0))"
+
+    exact = [
+        f"{diff('x_lr', n)}::float8, {diff('x_sq', n)}::float8, {diff('n_lr', n)}" for n in ret
+    ]
+    exact += [f"{diff('x_close', n)}::float8, {diff('n_close', n)}" for n in ma]
+    exact += [f"{diff('x_volume', vol_n)}::float8, {diff('n_volume', vol_n)}"]
+    exact += [
+        f"{diff('x_lr', rsi_n)}::float8, {diff('x_abs', rsi_n)}::float8, {diff('n_lr', rsi_n)}"
+    ]
+    running = ", ".join(
+        f"{agg} over u as {name}"
+        for name, agg in [
+            ("x_lr", "sum(lr_x)"),
+            ("x_sq", "sum(lr_x * lr_x)"),
+            ("x_abs", "sum(abs(lr_x))"),
+            ("n_lr", "count(lr_x)"),
+            ("x_close", "sum(close_x)"),
+            ("n_close", "count(close_x)"),
+            ("x_volume", "sum(volume_x)"),
+            ("n_volume", "count(volume_x)"),
+        ]
+    )
+    # Shortest round-trip text into numeric, as the model's CTE exact does.
+    inputs = (
+        "select *, lr_close::text::numeric as lr_x, close::text::numeric as close_x,"
+        " volume::text::numeric as volume_x from bench_floor.window_input"
+    )
+    exact_sql = (
+        f"select {', '.join(exact)} from (select i.*, {running} from ({inputs}) as i"
+        f" window u as ({series} rows between unbounded preceding and current row)) as c"
+        f" window s as ({series})"
+    )
+    return {
+        "windows_frames": f"explain (analyze, timing off) {frames_sql}",
+        "windows_exact": f"explain (analyze, timing off) {exact_sql}",
+    }
+
+
+def _floor_statements(
+    url: str, compiled_model: str, work_mem: str, windows: dict
+) -> dict[str, float]:
+    """The --floor mode's statements (module docstring), each timed on its own."""
     # The model's cross-section: its last CTE (xs_groups, macro cross_section_groups) and final
     # select, over the narrow copy in place of the model's rows (CTE in_scope).
     xs_sql = (
@@ -363,6 +437,7 @@ def _floor_statements(url: str, compiled_model: str, work_mem: str) -> dict[str,
             "create index on bench_floor.written (session)",
         ],
         "xs": [f"explain (analyze, timing off) {xs_sql}"],
+        **{name: [sql] for name, sql in _window_statements(windows).items()},
     }
     out = {}
     with psycopg.connect(url) as c:
@@ -388,7 +463,8 @@ def floor(data: Path, reps: int, keep: bool = False) -> None:
     name = "tw_bench_floor"
     target = settings.home / "bench-floor-target"
     project = settings.dbt_project_dir
-    work_mem = yaml.safe_load((project / "dbt_project.yml").read_text())["vars"]["feature_work_mem"]
+    dbt_vars = yaml.safe_load((project / "dbt_project.yml").read_text())["vars"]
+    work_mem = dbt_vars["feature_work_mem"]
     bars, _ = read_yahoo(data)
     url = _with_db(server, name)
     rows = []
@@ -415,6 +491,15 @@ def floor(data: Path, reps: int, keep: bool = False) -> None:
                 + " from features.daily_features"
             )
             c.execute("analyze bench_floor.xs_input")
+            # The rolling windows' inputs, one series per symbol (the shared set has one source):
+            # integer keys as the model's (symbol_no, series_no, bar_index).
+            c.execute(
+                "create table bench_floor.window_input as select"
+                " dense_rank() over (order by symbol) as symbol_no, 1 as series_no,"
+                " row_number() over (partition by symbol order by session) as bar_index,"
+                " lr_close, close, volume from features.daily_features"
+            )
+            c.execute("analyze bench_floor.window_input")
         cal_sql = "select session from features_intermediate.int_sessions"
         cal = list(query(url, cal_sql)["session"])
         for rep in range(reps):
@@ -425,12 +510,15 @@ def floor(data: Path, reps: int, keep: bool = False) -> None:
             # Alternating order: neither side always runs on the other's warm caches.
             if rep % 2 == 0:
                 row["model_s"] = round(_full_build_model_s(url, project, target, *select), 2)
-                row.update(_floor_statements(url, compiled, work_mem))
+                row.update(_floor_statements(url, compiled, work_mem, dbt_vars))
             else:
-                row.update(_floor_statements(url, compiled, work_mem))
+                row.update(_floor_statements(url, compiled, work_mem, dbt_vars))
                 row["model_s"] = round(_full_build_model_s(url, project, target, *select), 2)
             row["floor_s"] = round(row["read_s"] + row["write_s"] + row["xs_s"], 2)
             row["changes_floor_s"] = round(row["changes_s"] + row["write_s"] + row["xs_s"], 2)
+            row["windows_floor_s"] = round(
+                row["floor_s"] + min(row["windows_frames_s"], row["windows_exact_s"]), 2
+            )
             row["load_1m"] = [round(load, 1), round(os.getloadavg()[0], 1)]
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -448,6 +536,9 @@ def floor(data: Path, reps: int, keep: bool = False) -> None:
             "floor_s",
             "changes_s",
             "changes_floor_s",
+            "windows_frames_s",
+            "windows_exact_s",
+            "windows_floor_s",
         )
     }
     left = 2 * med["pandas_s"] - med["floor_s"]
@@ -462,6 +553,7 @@ def floor(data: Path, reps: int, keep: bool = False) -> None:
                 "floor_vs_pandas": round(med["floor_s"] / med["pandas_s"], 2),
                 "floor_share_of_model": round(med["floor_s"] / med["model_s"], 2),
                 "changes_floor_vs_pandas": round(med["changes_floor_s"] / med["pandas_s"], 2),
+                "windows_floor_vs_pandas": round(med["windows_floor_s"] / med["pandas_s"], 2),
                 "left_under_2x_s": round(left, 2),
                 "left_under_2x_us_per_row": round(left / len(bars) * 1e6, 2),
             }
