@@ -185,10 +185,11 @@ class WindowedPolicy:
         n = len(pol.symbols)
         # Row i of the module's per-asset input with this observation's previous weights and
         # listed flags in the last two columns, where ``_per_asset`` puts them (float32 copies:
-        # the same values ``self.policy(obs)`` concatenates).
+        # the same values ``self.policy(obs)`` concatenates). torch.tensor copies: an observation
+        # may be a read-only view (the signals backfill's), which torch.from_numpy warns about.
         row = self.per_asset[i : i + 1].clone()
-        row[0, :, -2] = torch.from_numpy(np.asarray(obs[OBS_WEIGHTS], dtype=np.float32)[:n])
-        row[0, :, -1] = torch.from_numpy(np.asarray(obs[OBS_LISTED], dtype=np.float32))
+        row[0, :, -2] = torch.tensor(np.asarray(obs[OBS_WEIGHTS], dtype=np.float32)[:n])
+        row[0, :, -1] = torch.tensor(np.asarray(obs[OBS_LISTED], dtype=np.float32))
         with torch.no_grad():
             out = module._dist_inputs(row)
         scores = out[:, : n + 1].cpu().numpy().astype(np.float64)
