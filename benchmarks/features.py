@@ -201,6 +201,25 @@ def _drop_databases(admin: str, names: list[str]) -> None:
             c.execute(f'drop database if exists "{name}" with (force)')
 
 
+def _bars_database(admin: str, server: str, name: str, bars: pd.DataFrame) -> str:
+    """A new database `name` on the server, migrated, holding `bars`; its URL."""
+    _clone(admin, name, "template0")
+    url = _with_db(server, name)
+    settings = get_settings()
+    migrate(url, settings.sql_dir, settings.use_timescale)
+    copy_bars(url, bars)
+    return url
+
+
+def _sessions(url: str) -> list:
+    """The warehouse's session calendar (int_sessions), as the pandas reference takes it."""
+    return list(query(url, "select session from features_intermediate.int_sessions")["session"])
+
+
+# `tradewind features build` of the daily_features model alone (with its own tests).
+MODEL_ONLY = ("--select", "daily_features,resource_type:model")
+
+
 def _median_by_project(rows: list[dict], key: str, projects: dict) -> dict[str, float]:
     """Median of one figure per project ("before", "after") over the A/B's rounds."""
     return {
@@ -253,10 +272,7 @@ def ab_incremental(data: Path, before: Path, reps: int, no_plan: bool = False) -
 
     rows = []
     try:
-        _clone(admin, names[0], "template0")
-        base = _with_db(server, names[0])
-        migrate(base, settings.sql_dir, settings.use_timescale)
-        copy_bars(base, bars[bars["session"] < last])
+        _bars_database(admin, server, names[0], bars[bars["session"] < last])
         for which in projects:
             work = _with_db(server, f"tw_bench_ab_{which}_work")
             _clone(admin, f"tw_bench_ab_{which}_work", names[0])
@@ -307,22 +323,18 @@ def ab_model(data: Path, before: Path, reps: int) -> None:
 
     rows = []
     try:
-        _clone(admin, names[0], "template0")
-        base = _with_db(server, names[0])
-        migrate(base, settings.sql_dir, settings.use_timescale)
-        copy_bars(base, bars)
+        _bars_database(admin, server, names[0], bars)
         for which in projects:
             _clone(admin, f"tw_bench_ab_{which}_work", names[0])
             t = model_s(_with_db(server, f"tw_bench_ab_{which}_work"), which)
             print(f"{which}: full dbt build done (daily_features model {t:.1f} s)", flush=True)
-        cal_sql = "select session from features_intermediate.int_sessions"
-        cal = list(query(_with_db(server, "tw_bench_ab_after_work"), cal_sql)["session"])
+        cal = _sessions(_with_db(server, "tw_bench_ab_after_work"))
         for rep in range(reps):
             _, pandas_s = timed(lambda: reference.daily_features(bars, cal))
             for which in ("before", "after") if rep % 2 == 0 else ("after", "before"):
                 load = os.getloadavg()[0]
                 work = _with_db(server, f"tw_bench_ab_{which}_work")
-                t = model_s(work, which, "--select", "daily_features,resource_type:model")
+                t = model_s(work, which, *MODEL_ONLY)
                 row = {
                     "rep": rep + 1,
                     "which": which,
@@ -466,12 +478,9 @@ def floor(data: Path, reps: int, keep: bool = False) -> None:
     dbt_vars = yaml.safe_load((project / "dbt_project.yml").read_text())["vars"]
     work_mem = dbt_vars["feature_work_mem"]
     bars, _ = read_yahoo(data)
-    url = _with_db(server, name)
     rows = []
     try:
-        _clone(admin, name, "template0")
-        migrate(url, settings.sql_dir, settings.use_timescale)
-        copy_bars(url, bars)
+        url = _bars_database(admin, server, name, bars)
         t = _full_build_model_s(url, project, target)
         print(f"full dbt build done (daily_features model {t:.1f} s)", flush=True)
         compiled = (target / "compiled/tradewind/models/marts/daily_features.sql").read_text()
@@ -500,20 +509,18 @@ def floor(data: Path, reps: int, keep: bool = False) -> None:
                 " lr_close, close, volume from features.daily_features"
             )
             c.execute("analyze bench_floor.window_input")
-        cal_sql = "select session from features_intermediate.int_sessions"
-        cal = list(query(url, cal_sql)["session"])
+        cal = _sessions(url)
         for rep in range(reps):
             load = os.getloadavg()[0]
             _, pandas_s = timed(lambda: reference.daily_features(bars, cal))
             row: dict = {"rep": rep + 1, "pandas_s": round(pandas_s, 2)}
-            select = ("--select", "daily_features,resource_type:model")
             # Alternating order: neither side always runs on the other's warm caches.
             if rep % 2 == 0:
-                row["model_s"] = round(_full_build_model_s(url, project, target, *select), 2)
+                row["model_s"] = round(_full_build_model_s(url, project, target, *MODEL_ONLY), 2)
                 row.update(_floor_statements(url, compiled, work_mem, dbt_vars))
             else:
                 row.update(_floor_statements(url, compiled, work_mem, dbt_vars))
-                row["model_s"] = round(_full_build_model_s(url, project, target, *select), 2)
+                row["model_s"] = round(_full_build_model_s(url, project, target, *MODEL_ONLY), 2)
             row["floor_s"] = round(row["read_s"] + row["write_s"] + row["xs_s"], 2)
             row["changes_floor_s"] = round(row["changes_s"] + row["write_s"] + row["xs_s"], 2)
             row["windows_floor_s"] = round(
@@ -711,7 +718,7 @@ def main() -> None:
         )
         figures["incremental_vs_full_refresh_rows_differing"] = int(diff["n"][0])
 
-        cal = list(query(url, "select session from features_intermediate.int_sessions")["session"])
+        cal = _sessions(url)
         expected, t = timed(lambda: reference.daily_features(bars, cal))
         figures["pandas_features_s"] = round(t, 2)
         _, t = timed(lambda: reference.forward_returns(bars, cal))

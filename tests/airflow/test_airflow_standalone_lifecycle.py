@@ -230,7 +230,8 @@ def _warehouse(env: dict[str, str]) -> str:
 def scratch() -> Path:
     """A folder of our own rather than ``tmp_path``: pytest prunes old ``pytest-of-<user>``
     folders when other sessions start, and this test outlives several of them on a shared
-    machine. Holds the home (embedded server, Airflow home) and a copy of dbt/ to parse (and to edit between two starts)."""
+    machine. Holds the home (embedded server, Airflow home) and a copy of dbt/ to parse (and to
+    edit between two starts)."""
     root = Path(tempfile.mkdtemp(prefix="tw-airflow-lifecycle-"))
     shutil.copytree(
         PROJECT_ROOT / "dbt",
